@@ -1,0 +1,30 @@
+# Set-up, the main job and the tests. `make demo` and `make test` are all a newcomer needs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN ?= runs/demo
+CONFIG ?= pipelines/configs/retrieval_synthetic.yaml
+EXPORT_BASE ?= saved_models
+
+.PHONY: install demo test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The main job on the built-in synthetic data: train, evaluate, export, recommend.
+demo: install
+	$(BIN)/tfrec train --config $(CONFIG) --run $(RUN)
+	$(BIN)/tfrec evaluate --run $(RUN)
+	$(BIN)/tfrec export --run $(RUN) --base $(EXPORT_BASE)
+	$(BIN)/tfrec recommend --base $(EXPORT_BASE) --run $(RUN) --user u1 --k 10
+
+test: install
+	$(BIN)/python -m pytest -q -rs tests
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info
