@@ -1,0 +1,1 @@
+"""Data: schemas, loaders, validation, splits, vocabularies, tf.data pipelines."""
