@@ -1,0 +1,93 @@
+"""tf.data input pipelines: id pairs in, joined feature dicts out.
+
+Interaction tables (in memory) and TFRecord shards (large sets) both become
+batches of ``user_id``/``item_id`` strings, and one ``FeatureJoin`` adds the
+user's and the item's features and the item's in-batch sampling probability.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from tfrec.data.feature_table import FeatureTable
+from tfrec.data.schema import RecDataset
+from tfrec.models.retrieval import SAMPLING_PROBABILITY
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def item_sampling_probability(train: pd.DataFrame, item_ids: np.ndarray) -> np.ndarray:
+    """Share of training interactions per item: how often it is an in-batch negative.
+
+    Items without training interactions get the probability of a single
+    interaction, so their log-probability stays finite.
+    """
+    counts = train.item_id.value_counts()
+    values = counts.reindex(item_ids).fillna(1.0).to_numpy(np.float64)
+    return (values / max(len(train), 1)).astype(np.float32)
+
+
+@dataclasses.dataclass
+class FeatureJoin:
+    """Adds user and item features to a batch holding ``user_id`` and ``item_id``."""
+
+    users: FeatureTable
+    items: FeatureTable
+
+    @classmethod
+    def build(cls, dataset: RecDataset, train: pd.DataFrame) -> "FeatureJoin":
+        items = dataset.items.copy()
+        items["probability"] = item_sampling_probability(train, items.item_id.to_numpy())
+        return cls(
+            users=FeatureTable(dataset.users, "user_id", dataset.user_categorical,
+                               dataset.user_numeric, prefix="user_", name="user_features"),
+            items=FeatureTable(items, "item_id", ("title", *dataset.item_categorical),
+                               ("probability",), prefix="item_", name="item_features"),
+        )
+
+    def __call__(self, batch: dict) -> dict:
+        out = dict(batch)
+        if "user_id" in batch:
+            out.update(self.users(batch["user_id"]))
+        if "item_id" in batch:
+            out.update(self.items(batch["item_id"]))
+            out[SAMPLING_PROBABILITY] = out.pop("item_probability")
+        return out
+
+
+def interaction_dataset(
+    frame: pd.DataFrame, join: FeatureJoin, batch_size: int, shuffle_seed: int | None = None
+) -> tf.data.Dataset:
+    """Batches of joined features for the ``(user_id, item_id)`` rows of ``frame``.
+
+    With ``shuffle_seed`` the rows are reshuffled every epoch (training);
+    without, they keep their order (evaluation).
+    """
+    ds = tf.data.Dataset.from_tensor_slices(
+        {"user_id": frame.user_id.to_numpy(dtype=str).astype(object),
+         "item_id": frame.item_id.to_numpy(dtype=str).astype(object)}
+    )
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).map(join, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def tfrecord_dataset(files, join: FeatureJoin, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """Like ``interaction_dataset`` but streamed from TFRecord interaction shards."""
+    from tfrec.data.tfrecord import read_interactions
+
+    ds = read_interactions(files)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(100_000, seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda b: {"user_id": b["user_id"], "item_id": b["item_id"]})
+    return ds.map(join, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def id_dataset(ids, key: str, join: FeatureJoin, batch_size: int) -> tf.data.Dataset:
+    """Joined features of a list of user (``key="user_id"``) or item ids, in order."""
+    ds = tf.data.Dataset.from_tensor_slices({key: np.asarray(ids, dtype=str).astype(object)})
+    return ds.batch(batch_size).map(join, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)

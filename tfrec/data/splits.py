@@ -1,0 +1,87 @@
+"""Train / validation / test splits of an interaction table.
+
+Temporal leave-last-out (the default) holds out each user's latest
+interaction for test and the one before it for validation, which mirrors
+serving: the model predicts what a user does next from what they did before.
+Random splitting is the protocol of the TFRS tutorials (rating prediction).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+
+@dataclasses.dataclass
+class Split:
+    """Three disjoint interaction tables whose union is the input table."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    method: str
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
+
+
+def temporal_leave_last_out(interactions: pd.DataFrame, min_history: int = 3) -> Split:
+    """Holds out each user's last interaction (test) and second last (val).
+
+    Interactions are ordered by timestamp per user; ties are broken by the
+    row's position in the input, so the split is deterministic. Users with
+    fewer than ``min_history`` interactions keep everything in train: with
+    nothing left to learn from they would only be evaluated as cold users.
+    For every user, each test timestamp is >= every val and train timestamp.
+    """
+    frame = interactions.reset_index(drop=True)
+    order = np.lexsort((np.arange(len(frame)), frame.timestamp.to_numpy(), frame.user_id.to_numpy()))
+    ordered = frame.iloc[order]
+    # Position counted from the end of each user's timeline: 0 = latest.
+    from_end = ordered.groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
+    counts = ordered.groupby("user_id", sort=False)["user_id"].transform("size").to_numpy()
+    eligible = counts >= min_history
+    is_test = eligible & (from_end == 0)
+    is_val = eligible & (from_end == 1)
+    is_train = ~(is_test | is_val)
+    return Split(
+        train=ordered[is_train].reset_index(drop=True),
+        val=ordered[is_val].reset_index(drop=True),
+        test=ordered[is_test].reset_index(drop=True),
+        method="temporal_leave_last_out",
+    )
+
+
+def random_split(
+    interactions: pd.DataFrame,
+    test_fraction: float = 0.2,
+    val_fraction: float = 0.0,
+    seed: int = 42,
+) -> Split:
+    """Shuffles interactions with ``seed`` and cuts test and validation shares off."""
+    if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1 - test_fraction:
+        raise ValueError(
+            f"need 0 < test_fraction < 1 and 0 <= val_fraction < 1 - test_fraction, "
+            f"got test_fraction={test_fraction}, val_fraction={val_fraction}"
+        )
+    frame = interactions.reset_index(drop=True)
+    order = np.random.default_rng(seed).permutation(len(frame))
+    n_test = int(round(len(frame) * test_fraction))
+    n_val = int(round(len(frame) * val_fraction))
+    return Split(
+        train=frame.iloc[order[n_test + n_val :]].reset_index(drop=True),
+        val=frame.iloc[order[n_test : n_test + n_val]].reset_index(drop=True),
+        test=frame.iloc[order[:n_test]].reset_index(drop=True),
+        method="random",
+    )
+
+
+def make_split(interactions: pd.DataFrame, method: str, seed: int = 42, **kwargs) -> Split:
+    """Dispatches on the split name used in configs."""
+    if method in ("temporal", "temporal_leave_last_out"):
+        return temporal_leave_last_out(interactions, **kwargs)
+    if method == "random":
+        return random_split(interactions, seed=seed, **kwargs)
+    raise ValueError(f"unknown split method {method!r}; use 'temporal' or 'random'")
