@@ -1,0 +1,31 @@
+"""Full-ranking scores of a two-tower model: every user against every item."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfrec.data.pipeline import FeatureJoin, id_dataset
+
+
+def candidate_embeddings(candidate_tower, join: FeatureJoin, item_ids, batch_size: int = 4096) -> tf.Tensor:
+    """``[num_items, D]`` embeddings of ``item_ids``, in order."""
+    parts = [candidate_tower(batch) for batch in id_dataset(item_ids, "item_id", join, batch_size)]
+    return tf.concat(parts, axis=0)
+
+
+class EmbeddingScorer:
+    """``scorer(user_ids) -> [b, num_items]`` dot-product scores for the evaluation harness.
+
+    Item embeddings are computed once at construction; call it again after
+    the weights change (the validation callback makes a new one per epoch).
+    """
+
+    def __init__(self, model, join: FeatureJoin, item_ids, batch_size: int = 4096):
+        self.model, self.join = model, join
+        self.item_embeddings = candidate_embeddings(model.candidate_tower, join, item_ids, batch_size)
+
+    def __call__(self, user_ids) -> np.ndarray:
+        ids = tf.constant(np.asarray(user_ids, dtype=str).astype(object))
+        queries = self.model.query_tower(self.join({"user_id": ids}))
+        return tf.matmul(queries, self.item_embeddings, transpose_b=True).numpy()

@@ -1,0 +1,1 @@
+"""Models: towers, the TFRS retrieval model, baselines."""
