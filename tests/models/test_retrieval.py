@@ -1,0 +1,70 @@
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from tfrec.models.feature_encoders import BagEmbedding, IdEmbedding
+from tfrec.models.retrieval import SAMPLING_PROBABILITY, RetrievalModel
+from tfrec.models.towers import Tower
+
+
+def _model(logq=True, remove_hits=True, temperature=1.0):
+    keras.utils.set_random_seed(0)
+    query = Tower({"user_id": IdEmbedding(["a", "b", "c"], 8)}, output_dim=8, name="q")
+    candidate = Tower({"item_id": IdEmbedding(["x", "y", "z"], 8),
+                       "item_genres": BagEmbedding(["g1", "g2"], 4)}, output_dim=8, name="c")
+    return RetrievalModel(query, candidate, temperature=temperature, logq_correction=logq,
+                          remove_accidental_hits=remove_hits)
+
+
+def _batch(items=("x", "y", "z"), probability=(0.5, 0.3, 0.2)):
+    return {
+        "user_id": tf.constant(["a", "b", "c"]),
+        "item_id": tf.constant(list(items)),
+        "item_genres": tf.constant(["g1|g2", "", "g2"]),
+        SAMPLING_PROBABILITY: tf.constant(probability, tf.float32),
+    }
+
+
+def test_unknown_ids_and_empty_bags_embed_without_error():
+    model = _model()
+    out = model.candidate_tower({"item_id": tf.constant(["never-seen", "x"]), "item_genres": tf.constant(["", "??"])})
+    assert out.shape == (2, 8) and np.isfinite(out.numpy()).all()
+    np.testing.assert_allclose(np.linalg.norm(out.numpy(), axis=1), 1.0, rtol=1e-5)
+
+
+def test_logq_correction_changes_the_loss_and_ignores_uniform_probabilities():
+    plain = float(_model(logq=False).compute_loss(_batch()))
+    corrected = float(_model(logq=True).compute_loss(_batch()))
+    uniform = float(_model(logq=True).compute_loss(_batch(probability=(0.2, 0.2, 0.2))))
+    assert abs(plain - corrected) > 1e-4
+    # A constant log-probability shifts every logit equally: softmax is unchanged.
+    np.testing.assert_allclose(uniform, plain, rtol=1e-5)
+
+
+def test_accidental_hits_are_removed():
+    # Rows 0 and 1 share item x: without removal, each is the other's negative.
+    batch = _batch(items=("x", "x", "z"))
+    with_removal = float(_model(remove_hits=True, logq=False).compute_loss(batch))
+    without = float(_model(remove_hits=False, logq=False).compute_loss(batch))
+    assert with_removal < without
+
+
+def test_fit_reduces_the_loss():
+    model = _model(temperature=0.2)
+    model.compile(optimizer=keras.optimizers.Adam(0.05))
+    ds = tf.data.Dataset.from_tensors(_batch()).repeat(30)
+    history = model.fit(ds, epochs=1, verbose=0)
+    first = float(model.compute_loss(_batch()))
+    model.fit(ds, epochs=2, verbose=0)
+    assert float(model.compute_loss(_batch())) < first
+    assert history.history["loss"][0] > 0
+
+
+def test_tower_rejects_missing_features():
+    model = _model()
+    try:
+        model.query_tower({"item_id": tf.constant(["x"])})
+    except ValueError as e:
+        assert "user_id" in str(e)
+    else:
+        raise AssertionError("a tower without its feature must fail")

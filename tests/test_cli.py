@@ -1,0 +1,63 @@
+"""The ``tfrec`` command end to end: train → evaluate → export → recommend, and its errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tfrec.cli import main
+
+
+def _tfrec(*args, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "tfrec.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=600)
+
+
+def test_evaluate_export_recommend(tiny_run, tmp_path, capsys):
+    assert main(["evaluate", "--run", str(tiny_run)]) == 0
+    table = capsys.readouterr().out
+    assert "popularity" in table and "tiny" in table and "ndcg@10" in table
+    results = json.loads((tiny_run / "evaluation.json").read_text())
+    assert set(results) == {"popularity", "tiny"}
+    assert 0 <= results["tiny"]["recall@10"] <= 1 and results["tiny"]["users"] > 0
+
+    base = tmp_path / "saved_models"
+    assert main(["export", "--run", str(tiny_run), "--base", str(base)]) == 0
+    assert (base / "retrieval" / "1" / "saved_model.pb").exists()
+
+    done = _tfrec("recommend", "--base", str(base), "--user", "u1", "--user", "stranger", "--k", "3")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [line for line in done.stdout.splitlines() if line.strip()[:2] in ("1.", "2.", "3.")]
+    assert len(lines) == 6  # three per user, unknown user included
+    assert "top 3 for user stranger" in done.stdout
+
+
+def test_train_writes_a_complete_run_folder(tiny_run):
+    for name in ("config.yaml", "vocabularies.json", "train_summary.json", "model/weights.index"):
+        assert (tiny_run / name).exists(), name
+    summary = json.loads((tiny_run / "train_summary.json").read_text())
+    assert 1 <= summary["best_epoch"] <= summary["epochs_run"] <= 3
+    events = list((tiny_run / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events, "TensorBoard event files are missing"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "--run", "no/such/run"], "not a trained run"),
+    (["recommend", "--base", "no/such/base", "--user", "u1"], "no exported versions"),
+])
+def test_user_errors_are_one_line_and_exit_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_unknown_config_key_names_the_key(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("train:\n  epoch: 3\n")
+    assert main(["train", "--config", str(config), "--run", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "epoch" in err and "train" in err and str(config) in err
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,106 @@
+"""Exports the retrieval model as a TF Serving SavedModel with a TFRS BruteForce index.
+
+Signature ``serving_default``:
+  inputs  ``user_id`` string [B], ``k`` int32 scalar in [1, max_k];
+  outputs ``item_ids`` string [B, k], ``scores`` float32 [B, k].
+
+The user's features are looked up inside the model from its id, so a client
+sends only the id; an unknown id uses the out-of-vocabulary embedding and
+default features. With ``exclude_seen`` the items a user already interacted
+with (anywhere in the data set) are never returned. Item titles ride along in
+``assets.extra/items.json`` (TF Serving ignores that folder apart from
+warm-up records) so a client can show names without another store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from tfrec.atomic import atomic_directory
+from tfrec.data.feature_table import FeatureTable
+from tfrec.evaluation.embedding_scorer import candidate_embeddings
+from tfrec.export.versions import next_version
+
+ITEMS_ASSET = os.path.join("assets.extra", "items.json")
+
+
+class SeenItems(tf.Module):
+    """The items each known user interacted with, as a ragged lookup by user id."""
+
+    def __init__(self, seen: pd.DataFrame):
+        super().__init__()
+        grouped = seen.groupby("user_id", sort=True).item_id.apply(list)
+        users = grouped.index.to_numpy(dtype=str).astype(object)
+        self.max_count = int(grouped.map(len).max()) if len(grouped) else 0
+        self._row = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(users), tf.range(len(users), dtype=tf.int64)),
+            default_value=len(users),
+        )
+        values = np.concatenate([np.asarray(v, dtype=object) for v in grouped] or [np.zeros(0, object)])
+        lengths = np.append(grouped.map(len).to_numpy(np.int64), 0)  # the last row: unknown users
+        self._values = tf.Variable(values.astype(str).astype(object), dtype=tf.string, trainable=False)
+        self._lengths = tf.Variable(lengths, trainable=False)
+
+    def __call__(self, user_ids: tf.Tensor) -> tf.Tensor:
+        """``[B, S]`` seen item ids, padded with empty strings."""
+        ragged = tf.RaggedTensor.from_row_lengths(self._values, self._lengths)
+        return tf.gather(ragged, self._row.lookup(user_ids)).to_tensor(default_value="")
+
+
+class RetrievalService(tf.Module):
+    """User id → top-k item ids and scores; the object behind the SavedModel."""
+
+    def __init__(self, query_tower, users: FeatureTable, index: tfrs.layers.factorized_top_k.BruteForce,
+                 num_items: int, max_k: int, seen: SeenItems | None):
+        super().__init__()
+        self.query_tower, self.users, self.index, self.seen = query_tower, users, index, seen
+        self.max_k = min(max_k, num_items)
+        self.fetch_k = min(num_items, self.max_k + (seen.max_count if seen else 0))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"),
+                                  tf.TensorSpec([], tf.int32, name="k")])
+    def serve(self, user_id, k):
+        checks = [
+            tf.debugging.assert_greater_equal(k, 1, message="k must be at least 1"),
+            tf.debugging.assert_less_equal(k, self.max_k, message=f"k must be at most {self.max_k}"),
+        ]
+        with tf.control_dependencies(checks):
+            features = {"user_id": user_id, **self.users(user_id)}
+            scores, ids = self.index(self.query_tower(features), k=self.fetch_k)
+        if self.seen is not None:
+            seen = self.seen(user_id)
+            is_seen = tf.reduce_any(tf.equal(ids[:, :, None], seen[:, None, :]), axis=-1)
+            scores = tf.where(is_seen, tf.fill(tf.shape(scores), -np.inf), scores)
+        top_scores, order = tf.math.top_k(scores, k=k)
+        return {"item_ids": tf.gather(ids, order, batch_dims=1), "scores": top_scores}
+
+
+def build_service(exp, model, max_k: int, exclude_seen: bool) -> RetrievalService:
+    item_ids = exp.item_ids
+    embeddings = candidate_embeddings(model.candidate_tower, exp.join, item_ids)
+    index = tfrs.layers.factorized_top_k.BruteForce(k=min(max_k, len(item_ids)))
+    index.index(embeddings, tf.constant(item_ids.astype(str).astype(object)))
+    seen = SeenItems(exp.dataset.interactions) if exclude_seen else None
+    return RetrievalService(model.query_tower, exp.join.users, index, len(item_ids), max_k, seen)
+
+
+def export_retrieval(exp, model, base: str, version: int | None = None, max_k: int = 100,
+                     exclude_seen: bool = True) -> str:
+    """Writes ``<base>/retrieval/<version>/`` atomically and returns its path."""
+    model_dir = os.path.join(base, "retrieval")
+    version = version if version is not None else next_version(model_dir)
+    service = build_service(exp, model, max_k, exclude_seen)
+    path = os.path.join(model_dir, str(version))
+    with atomic_directory(path, overwrite=False) as tmp:
+        tf.saved_model.save(service, tmp, signatures={"serving_default": service.serve.get_concrete_function()})
+        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        items = exp.dataset.items
+        with open(os.path.join(tmp, ITEMS_ASSET), "w") as f:
+            json.dump(dict(zip(items.item_id, items.title)), f)
+    return path

@@ -1,0 +1,90 @@
+"""Small Keras layers that turn one raw feature into a dense vector.
+
+Towers are built from these by name, so a new modality (BERT text,
+EfficientNet image, a history encoder) is one more encoder in the dict, not a
+new tower class. Each takes raw strings or floats, so exported models take
+raw features too.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras as keras
+
+from tfrec.data.schema import MULTI_VALUE_SEPARATOR
+from tfrec.data.vocabulary import TITLE_TOKEN_PATTERN
+
+
+def title_tokens(text: tf.Tensor) -> tf.RaggedTensor:
+    """Lower-cased alphanumeric words of a batch of strings, as a ragged batch."""
+    cleaned = tf.strings.regex_replace(tf.strings.lower(text), TITLE_TOKEN_PATTERN, " ")
+    return tf.strings.split(cleaned)
+
+
+class IdEmbedding(keras.layers.Layer):
+    """Embeds a string id; ids outside ``vocabulary`` share ``num_oov`` buckets."""
+
+    def __init__(self, vocabulary, dim: int, num_oov: int = 1, l2: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary = list(vocabulary)
+        self.dim, self.num_oov, self.l2 = dim, num_oov, l2
+        self.lookup = keras.layers.StringLookup(vocabulary=self.vocabulary, num_oov_indices=num_oov)
+        self.embedding = keras.layers.Embedding(
+            len(self.vocabulary) + num_oov,
+            dim,
+            embeddings_regularizer=keras.regularizers.l2(l2) if l2 else None,
+        )
+
+    def call(self, ids):
+        return self.embedding(self.lookup(ids))
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary": self.vocabulary, "dim": self.dim,
+                "num_oov": self.num_oov, "l2": self.l2}
+
+
+class BagEmbedding(keras.layers.Layer):
+    """Mean embedding of a bag of string tokens; an empty bag embeds to zeros.
+
+    ``splitter`` turns a batch of raw strings into a ragged batch of tokens:
+    ``"multi_value"`` splits ``|``-joined categories (genres), ``"words"``
+    splits free text into lower-cased words (titles).
+    """
+
+    def __init__(self, vocabulary, dim: int, splitter: str = "multi_value", num_oov: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        if splitter not in ("multi_value", "words"):
+            raise ValueError(f"splitter must be 'multi_value' or 'words', got {splitter!r}")
+        self.vocabulary = list(vocabulary)
+        self.dim, self.splitter, self.num_oov = dim, splitter, num_oov
+        self.lookup = keras.layers.StringLookup(vocabulary=self.vocabulary, num_oov_indices=num_oov)
+        self.embedding = keras.layers.Embedding(len(self.vocabulary) + num_oov, dim)
+
+    def call(self, text):
+        if self.splitter == "words":
+            tokens = title_tokens(text)
+        else:
+            tokens = tf.strings.split(text, sep=MULTI_VALUE_SEPARATOR)
+            tokens = tf.ragged.boolean_mask(tokens, tf.strings.length(tokens) > 0)
+        vectors = tf.ragged.map_flat_values(lambda t: self.embedding(self.lookup(t)), tokens)
+        total = tf.reduce_sum(vectors, axis=1)
+        count = tf.cast(tokens.row_lengths(), total.dtype)[:, None]
+        return total / tf.maximum(count, 1.0)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary": self.vocabulary, "dim": self.dim,
+                "splitter": self.splitter, "num_oov": self.num_oov}
+
+
+class StandardizedNumber(keras.layers.Layer):
+    """A float feature standardised with training mean and deviation, as ``[B, 1]``."""
+
+    def __init__(self, mean: float, std: float, **kwargs):
+        super().__init__(**kwargs)
+        self.mean, self.std = float(mean), float(std) if std > 0 else 1.0
+
+    def call(self, values):
+        return ((tf.cast(values, tf.float32) - self.mean) / self.std)[:, None]
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "std": self.std}

@@ -1,0 +1,1 @@
+"""Serving: recommendations from exported SavedModels."""

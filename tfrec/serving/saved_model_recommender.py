@@ -1,0 +1,47 @@
+"""Recommendations from an exported retrieval SavedModel, in this process.
+
+What ``tfrec recommend`` uses without ``--server``: it loads
+``<base>/retrieval/<version>/`` exactly as TF Serving would, calls its
+``serving_default`` signature, and adds titles from ``assets.extra/items.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfrec.export.retrieval_export import ITEMS_ASSET
+from tfrec.export.versions import version_path
+
+
+@dataclasses.dataclass
+class Recommendation:
+    item_id: str
+    score: float
+    title: str
+
+
+class SavedModelRecommender:
+    """Loads the newest (or a given) version of the retrieval model under ``base``."""
+
+    def __init__(self, base: str = "saved_models", version: int | None = None):
+        self.path = version_path(base, "retrieval", version)
+        self.version = int(os.path.basename(self.path))
+        self._signature = tf.saved_model.load(self.path).signatures["serving_default"]
+        titles_path = os.path.join(self.path, ITEMS_ASSET)
+        self.titles = json.load(open(titles_path)) if os.path.exists(titles_path) else {}
+
+    def raw(self, user_ids, k: int) -> dict[str, np.ndarray]:
+        out = self._signature(user_id=tf.constant(list(user_ids), tf.string), k=tf.constant(k, tf.int32))
+        return {name: value.numpy() for name, value in out.items()}
+
+    def recommend(self, user_ids, k: int = 10) -> list[list[Recommendation]]:
+        out = self.raw(user_ids, k)
+        return [
+            [Recommendation(i.decode(), float(s), self.titles.get(i.decode(), "")) for i, s in zip(ids, scores)]
+            for ids, scores in zip(out["item_ids"], out["scores"])
+        ]

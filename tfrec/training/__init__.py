@@ -1,0 +1,1 @@
+"""Training: strategies, callbacks, the fit loop and run folders."""

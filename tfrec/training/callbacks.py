@@ -1,0 +1,47 @@
+"""Callbacks for ``model.fit`` that Keras does not ship.
+
+``RankingValidation`` puts full-ranking validation metrics into the epoch
+logs, so EarlyStopping, ModelCheckpoint and TensorBoard act on what we
+actually care about (NDCG@K over the whole catalogue) rather than on the
+in-batch loss, which falls even while ranking quality stops improving.
+It must come before those callbacks in the list.
+"""
+
+from __future__ import annotations
+
+import time
+
+import tf_keras as keras
+
+from tfrec.evaluation.embedding_scorer import EmbeddingScorer
+from tfrec.evaluation.full_ranking import evaluate
+
+
+class RankingValidation(keras.callbacks.Callback):
+    """Adds ``val_recall_at_K``, ``val_ndcg_at_K`` (and prints one line) every epoch."""
+
+    def __init__(self, eval_set, join, item_ids, k: int = 10, epochs: int | None = None, log=print):
+        super().__init__()
+        self.eval_set, self.join, self.item_ids, self.k = eval_set, join, item_ids, k
+        self.epochs, self.log = epochs, log
+        self.best = None
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        results = evaluate(EmbeddingScorer(self.model, self.join, self.item_ids), self.eval_set, ks=(self.k,))
+        logs[f"val_recall_at_{self.k}"] = results[f"recall@{self.k}"]
+        logs[f"val_ndcg_at_{self.k}"] = results[f"ndcg@{self.k}"]
+        ndcg = results[f"ndcg@{self.k}"]
+        marker = ""
+        if self.best is None or ndcg > self.best:
+            self.best, marker = ndcg, "  (best)"
+        total = f"/{self.epochs}" if self.epochs else ""
+        self.log(
+            f"epoch {epoch + 1}{total}  loss {logs.get('loss', float('nan')):.4f}  "
+            f"val recall@{self.k} {results[f'recall@{self.k}']:.4f}  ndcg@{self.k} {ndcg:.4f}  "
+            f"{time.time() - self._start:.1f}s{marker}"
+        )

@@ -1,0 +1,85 @@
+"""Everything a run derives from its config: data, split, vocabularies, feature join, model.
+
+Training, evaluation and export all start from ``Experiment.prepare(config)``,
+so they see the same split and vocabularies; the run folder stores only the
+config and the weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import pandas as pd
+
+from tfrec.config import RetrievalConfig, load_config
+from tfrec.data.pipeline import FeatureJoin
+from tfrec.data.schema import RecDataset
+from tfrec.data.sources import load_dataset
+from tfrec.data.splits import Split, make_split
+from tfrec.data.vocabulary import Vocabularies, build_vocabularies
+from tfrec.models.retrieval import RetrievalModel
+from tfrec.models.towers import build_candidate_tower, build_query_tower
+
+CONFIG_FILE = "config.yaml"
+WEIGHTS_PREFIX = os.path.join("model", "weights")
+
+
+@dataclasses.dataclass
+class Experiment:
+    config: RetrievalConfig
+    dataset: RecDataset
+    split: Split
+    vocabs: Vocabularies
+    join: FeatureJoin
+    report: object = None
+
+    @classmethod
+    def prepare(cls, config: RetrievalConfig) -> "Experiment":
+        dataset, report = load_dataset(config.data)
+        kwargs = {"test_fraction": config.data.test_fraction} if config.data.split == "random" else {}
+        split = make_split(dataset.interactions, config.data.split, seed=config.train.seed, **kwargs)
+        vocabs = build_vocabularies(split.train, dataset)
+        return cls(config, dataset, split, vocabs, FeatureJoin.build(dataset, split.train), report)
+
+    @classmethod
+    def from_run(cls, run_dir: str) -> "Experiment":
+        path = os.path.join(run_dir, CONFIG_FILE)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{run_dir} is not a trained run: {CONFIG_FILE} is missing")
+        return cls.prepare(load_config(path))
+
+    @property
+    def item_ids(self):
+        """The whole catalogue, in the order of the item table: the retrieval corpus."""
+        return self.dataset.items.item_id.to_numpy()
+
+    def seen_before_test(self) -> pd.DataFrame:
+        return pd.concat([self.split.train, self.split.val], ignore_index=True)
+
+    def build_model(self) -> RetrievalModel:
+        m = self.config.model
+        return RetrievalModel(
+            build_query_tower(self.dataset, self.vocabs, self.split.train.user_id.to_numpy(), m),
+            build_candidate_tower(self.dataset, self.vocabs, m),
+            temperature=m.temperature,
+            logq_correction=m.logq_correction,
+            remove_accidental_hits=m.remove_accidental_hits,
+        )
+
+    def load_model(self, run_dir: str) -> RetrievalModel:
+        """The model with the run's best weights; fails loudly if any weight is missing."""
+        import tensorflow as tf
+
+        model = self.build_model()
+        prefix = os.path.join(run_dir, WEIGHTS_PREFIX)
+        if not tf.train.latest_checkpoint(os.path.dirname(prefix)) and not os.path.exists(prefix + ".index"):
+            raise FileNotFoundError(f"no trained weights at {prefix} (train the run first)")
+        from tfrec.data.pipeline import id_dataset
+
+        batch = next(iter(id_dataset(self.item_ids[:2], "item_id", self.join, 2)))
+        batch.update(next(iter(id_dataset(self.split.train.user_id[:2], "user_id", self.join, 2))))
+        model.query_tower(batch), model.candidate_tower(batch)
+        # The checkpoint also holds optimizer slots, which inference does not need.
+        model.load_weights(prefix).assert_existing_objects_matched().expect_partial()
+        return model
