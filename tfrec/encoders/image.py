@@ -1,0 +1,187 @@
+"""EfficientNet image encoder: encoded image bytes [B] -> float embeddings [B, D].
+
+A Keras 3 model: :class:`ImageBytesPreprocessor` (decode, centre crop, resize, ImageNet
+standardisation, all inside the graph) -> keras-hub ``EfficientNetBackbone`` -> global average
+pooling. Missing, zero-byte and corrupt images still get an embedding (that of an all-zero
+input, or zeros if ``zero_invalid`` is set).
+
+Weights: no ImageNet weights are downloadable here, so ``weights`` may name a local keras-hub
+preset directory (also a timm/Hugging Face EfficientNet folder keras-hub can convert) or a
+``.weights.h5`` file saved from a backbone of the same variant. Without it the backbone is
+randomly initialised and a warning says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Any
+
+import tfrec  # noqa: F401  (selects Keras 2 for tf.keras before TensorFlow is imported)
+
+import keras
+import keras_hub
+import tensorflow as tf
+
+from tfrec.encoders.image_decoding import ImageBytesPreprocessor
+
+logger = logging.getLogger(__name__)
+
+# EfficientNet-B0 (Tan & Le, 2019), as keras-hub builds it for the timm B0 checkpoints.
+_B0 = {
+    "stackwise_width_coefficients": [1.0] * 7,
+    "stackwise_depth_coefficients": [1.0] * 7,
+    "stackwise_kernel_sizes": [3, 3, 5, 3, 5, 5, 3],
+    "stackwise_num_repeats": [1, 2, 2, 3, 3, 4, 1],
+    "stackwise_input_filters": [32, 16, 24, 40, 80, 112, 192],
+    "stackwise_output_filters": [16, 24, 40, 80, 112, 192, 320],
+    "stackwise_expansion_ratios": [1, 6, 6, 6, 6, 6, 6],
+    "stackwise_squeeze_and_excite_ratios": [0.25] * 7,
+    "stackwise_strides": [1, 2, 2, 2, 1, 2, 1],
+    "stackwise_block_types": ["v1"] * 7,
+    "min_depth": None,
+    "include_stem_padding": True,
+    "use_depth_divisor_as_min_depth": True,
+    "cap_round_filter_decrease": True,
+    "stem_conv_padding": "valid",
+    "batch_norm_momentum": 0.9,
+    "batch_norm_epsilon": 1e-5,
+    "dropout": 0.0,
+    "num_features": 1280,
+}
+
+# Same block types (MBConv with squeeze-and-excitation, batch norm, swish) at toy size: three
+# stacks, one block each, 32 output features. For tests only.
+_TINY = {
+    **_B0,
+    "stackwise_width_coefficients": [1.0] * 3,
+    "stackwise_depth_coefficients": [1.0] * 3,
+    "stackwise_kernel_sizes": [3, 3, 3],
+    "stackwise_num_repeats": [1, 1, 1],
+    "stackwise_input_filters": [8, 8, 16],
+    "stackwise_output_filters": [8, 16, 24],
+    "stackwise_expansion_ratios": [1, 2, 2],
+    "stackwise_squeeze_and_excite_ratios": [0.25] * 3,
+    "stackwise_strides": [1, 2, 2],
+    "stackwise_block_types": ["v1"] * 3,
+    "num_features": 32,
+}
+
+VARIANTS = {"b0": _B0, "tiny": _TINY}
+
+
+@dataclasses.dataclass
+class ImageEncoderConfig:
+    """How to build an image encoder.
+
+    Attributes:
+        variant: ``"b0"`` (EfficientNet-B0, D=1280) or ``"tiny"`` (tests, D=32).
+        image_size: side of the square network input; 224 is B0's training resolution.
+        weights: local keras-hub preset directory or ``.weights.h5`` file; None = random init.
+        trainable: whether the backbone's weights are exported as trainable (fine-tuning).
+        zero_invalid: give undecodable images a zero embedding instead of the embedding of an
+            all-zero input (the latter keeps batch-norm statistics unaffected by the choice).
+    """
+
+    variant: str = "b0"
+    image_size: int = 224
+    weights: str | None = None
+    trainable: bool = False
+    zero_invalid: bool = False
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"ImageEncoderConfig.variant must be one of {sorted(VARIANTS)}, got {self.variant!r}")
+        if not isinstance(self.image_size, int) or not 16 <= self.image_size <= 1024:
+            raise ValueError(f"ImageEncoderConfig.image_size must be an int in [16, 1024], got {self.image_size!r}")
+        if self.weights is not None and not os.path.exists(self.weights):
+            raise FileNotFoundError(f"ImageEncoderConfig.weights: {self.weights} does not exist")
+
+    def get_config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "ImageEncoderConfig":
+        unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"Unknown ImageEncoderConfig keys: {sorted(unknown)}")
+        return cls(**config)
+
+    @classmethod
+    def tiny(cls, **overrides) -> "ImageEncoderConfig":
+        """A fast random-weight configuration for tests."""
+        return cls(**{"variant": "tiny", "image_size": 32, "trainable": True, **overrides})
+
+
+class ImageEncoder(keras.Model):
+    """Encoded image bytes [B] -> embeddings [B, D] (D = backbone feature channels)."""
+
+    def __init__(self, preprocessor, backbone, zero_invalid=False, **kwargs):
+        super().__init__(**kwargs)
+        self.preprocessor = preprocessor
+        self.backbone = backbone
+        self.zero_invalid = zero_invalid
+        self.pooling = keras.layers.GlobalAveragePooling2D(name="avg_pool")
+
+    @property
+    def output_dim(self) -> int:
+        return int(self.backbone.output_shape[-1])
+
+    def build(self, input_shape=None):
+        # The backbone is built by its constructor; the preprocessor and pooling hold no
+        # weights, so there is nothing to create from the input shape.
+        self.built = True
+
+    def call(self, encoded, training=None):
+        images, valid = self.preprocessor(encoded)  # [B, S, S, 3], [B]
+        count = tf.shape(images)[0]
+        # The CPU convolution kernels mishandle an empty batch (they pass the input through),
+        # so an empty request runs one dummy image and the result is sliced back to [0, D].
+        images = tf.cond(count > 0, lambda: images, lambda: tf.zeros(tf.concat([[1], tf.shape(images)[1:]], 0)))
+        features = self.backbone(images, training=training)  # [B, h, w, D]
+        embeddings = self.pooling(features)[:count]  # [B, D]
+        if self.zero_invalid:
+            embeddings = tf.where(valid[:, None], embeddings, 0.0)
+        return embeddings
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.output_dim)
+
+    @property
+    def _default_save_signature(self):
+        # Keras would trace a float-input signature here; the string signatures of an export
+        # come from tfrec.encoders.hub_module instead.
+        return None
+
+
+def _load_backbone(config: ImageEncoderConfig):
+    size = config.image_size
+    if config.weights is None:
+        logger.warning(
+            "Image encoder: no weights given, EfficientNet-%s starts from RANDOM initialisation "
+            "(pass ImageEncoderConfig.weights=<local preset dir or .weights.h5> for pretrained).",
+            config.variant,
+        )
+        return keras_hub.models.EfficientNetBackbone(**VARIANTS[config.variant], input_shape=(size, size, 3))
+    if os.path.isdir(config.weights):
+        backbone = keras_hub.models.EfficientNetBackbone.from_preset(config.weights)
+    elif config.weights.endswith(".weights.h5"):
+        backbone = keras_hub.models.EfficientNetBackbone(**VARIANTS[config.variant], input_shape=(size, size, 3))
+        backbone.load_weights(config.weights)
+    else:
+        raise ValueError(
+            f"ImageEncoderConfig.weights must be a keras-hub preset directory or a .weights.h5 "
+            f"file, got {config.weights}"
+        )
+    logger.info("Image encoder: EfficientNet weights loaded from %s", config.weights)
+    return backbone
+
+
+def build_image_encoder(config: ImageEncoderConfig | None = None) -> ImageEncoder:
+    """Builds the Keras 3 image encoder described by ``config`` (default: B0 at 224x224)."""
+    config = config or ImageEncoderConfig()
+    backbone = _load_backbone(config)
+    backbone.trainable = config.trainable
+    preprocessor = ImageBytesPreprocessor(config.image_size, name="image_preprocessor")
+    return ImageEncoder(preprocessor, backbone, zero_invalid=config.zero_invalid, name="image_encoder")
