@@ -39,6 +39,44 @@ class DataConfig:
     cache_dir: str = "data_cache"
 
 
+CONTENT_MODES = ("none", "cached", "frozen", "finetune")
+
+
+@dataclasses.dataclass
+class ContentConfig:
+    """Item content read by pretrained encoders in the candidate tower.
+
+    mode: ``none`` (ids and light features only); ``cached`` (frozen encoders,
+    every catalogue item encoded once per run and looked up while training:
+    the fast default); ``frozen`` (frozen encoders run inside the tower, each
+    distinct item of a batch once); ``finetune`` (as frozen, but the encoder
+    weights train too).
+    text: ``TextEncoderConfig`` fields (``preset: minilm|tiny|DIR``,
+    ``sequence_length``, ``pooling``); empty to leave text out.
+    image: ``ImageEncoderConfig`` fields (``variant: b0|tiny``, ``image_size``,
+    ``weights``); empty to leave images out.
+    modality_dropout: share of training examples whose text (and, separately,
+    image) is hidden, so items without one still embed well.
+    """
+
+    mode: str = "none"
+    text: dict = dataclasses.field(default_factory=lambda: {"preset": "minilm", "sequence_length": 128})
+    image: dict = dataclasses.field(default_factory=lambda: {"variant": "b0", "image_size": 224})
+    projection_dim: int = 64
+    modality_dropout: float = 0.1
+    encode_batch_size: int = 64
+
+    def __post_init__(self):
+        if self.mode not in CONTENT_MODES:
+            raise ConfigError(f"model.content.mode must be one of {CONTENT_MODES}, got {self.mode!r}")
+        if self.mode != "none" and not (self.text or self.image):
+            raise ConfigError("model.content needs text or image settings when mode is not 'none'")
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "none"
+
+
 @dataclasses.dataclass
 class RetrievalModelConfig:
     """Two-tower shape and the retrieval task's options."""
@@ -56,6 +94,8 @@ class RetrievalModelConfig:
     logq_correction: bool = True
     remove_accidental_hits: bool = True
     embedding_l2: float = 0.0
+    id_dropout: float = 0.0
+    content: ContentConfig = dataclasses.field(default_factory=ContentConfig)
 
 
 @dataclasses.dataclass

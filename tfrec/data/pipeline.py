@@ -39,14 +39,29 @@ class FeatureJoin:
     items: FeatureTable
 
     @classmethod
-    def build(cls, dataset: RecDataset, train: pd.DataFrame) -> "FeatureJoin":
+    def build(cls, dataset: RecDataset, train: pd.DataFrame, item_vectors: dict | None = None,
+              images: list[bytes] | None = None) -> "FeatureJoin":
+        """The join for a data set and its training split.
+
+        Args:
+          item_vectors: cached content vectors, name → ``[num_items, D]`` in
+            item-table order, returned as ``item_<name>`` features.
+          images: encoded image bytes in item-table order; when given, raw
+            ``item_text`` and ``item_image`` are returned too (for encoders
+            that run inside the tower).
+        """
         items = dataset.items.copy()
         items["probability"] = item_sampling_probability(train, items.item_id.to_numpy())
+        string_columns = ["title", *dataset.item_categorical]
+        if images is not None:
+            items["image"] = pd.Series(images, dtype=object).to_numpy()
+            string_columns += ["text", "image"]
+        vectors = {name.removeprefix("item_"): v for name, v in (item_vectors or {}).items()}
         return cls(
             users=FeatureTable(dataset.users, "user_id", dataset.user_categorical,
                                dataset.user_numeric, prefix="user_", name="user_features"),
-            items=FeatureTable(items, "item_id", ("title", *dataset.item_categorical),
-                               ("probability",), prefix="item_", name="item_features"),
+            items=FeatureTable(items, "item_id", string_columns, ("probability",), vectors,
+                               prefix="item_", name="item_features"),
         )
 
     def __call__(self, batch: dict) -> dict:

@@ -22,12 +22,18 @@ def title_tokens(text: tf.Tensor) -> tf.RaggedTensor:
 
 
 class IdEmbedding(keras.layers.Layer):
-    """Embeds a string id; ids outside ``vocabulary`` share ``num_oov`` buckets."""
+    """Embeds a string id; ids outside ``vocabulary`` share ``num_oov`` buckets.
 
-    def __init__(self, vocabulary, dim: int, num_oov: int = 1, l2: float = 0.0, **kwargs):
+    ``id_dropout`` maps that share of training ids to the first OOV bucket, so
+    the OOV embedding learns what an unknown id looks like (a new item, a new
+    user) instead of staying at its random start.
+    """
+
+    def __init__(self, vocabulary, dim: int, num_oov: int = 1, l2: float = 0.0, id_dropout: float = 0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.vocabulary = list(vocabulary)
-        self.dim, self.num_oov, self.l2 = dim, num_oov, l2
+        self.dim, self.num_oov, self.l2, self.id_dropout = dim, num_oov, l2, id_dropout
         self.lookup = keras.layers.StringLookup(vocabulary=self.vocabulary, num_oov_indices=num_oov)
         self.embedding = keras.layers.Embedding(
             len(self.vocabulary) + num_oov,
@@ -35,12 +41,16 @@ class IdEmbedding(keras.layers.Layer):
             embeddings_regularizer=keras.regularizers.l2(l2) if l2 else None,
         )
 
-    def call(self, ids):
-        return self.embedding(self.lookup(ids))
+    def call(self, ids, training=False):
+        indices = self.lookup(ids)
+        if training and self.id_dropout > 0:
+            dropped = tf.random.uniform(tf.shape(indices)) < self.id_dropout
+            indices = tf.where(dropped, tf.zeros_like(indices), indices)
+        return self.embedding(indices)
 
     def get_config(self):
         return {**super().get_config(), "vocabulary": self.vocabulary, "dim": self.dim,
-                "num_oov": self.num_oov, "l2": self.l2}
+                "num_oov": self.num_oov, "l2": self.l2, "id_dropout": self.id_dropout}
 
 
 class BagEmbedding(keras.layers.Layer):
@@ -88,3 +98,30 @@ class StandardizedNumber(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+class ContentProjection(keras.layers.Layer):
+    """Projects a pretrained content vector (BERT text, EfficientNet image) to ``dim``.
+
+    An all-zero vector means the item has no such content (no overview, no
+    poster, an undecodable image); it gets a learned "missing" embedding
+    instead of the projection of zeros. ``modality_dropout`` hides that share
+    of training vectors, so the tower learns to embed items that lack a
+    modality, and cold items are not pushed away by a missing poster.
+    """
+
+    def __init__(self, dim: int, modality_dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.dim, self.modality_dropout = dim, modality_dropout
+        self.dense = keras.layers.Dense(dim)
+        self.missing = self.add_weight(name="missing", shape=(dim,), initializer="zeros")
+
+    def call(self, vectors, training=False):
+        vectors = tf.cast(vectors, tf.float32)
+        present = tf.reduce_any(tf.not_equal(vectors, 0.0), axis=-1)
+        if training and self.modality_dropout > 0:
+            present &= tf.random.uniform(tf.shape(present)) >= self.modality_dropout
+        return tf.where(present[:, None], self.dense(vectors), self.missing[None, :])
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim, "modality_dropout": self.modality_dropout}

@@ -14,7 +14,7 @@ import tf_keras as keras
 from tfrec.config import RetrievalModelConfig
 from tfrec.data.schema import RecDataset
 from tfrec.data.vocabulary import Vocabularies
-from tfrec.models.feature_encoders import BagEmbedding, IdEmbedding, StandardizedNumber
+from tfrec.models.feature_encoders import BagEmbedding, ContentProjection, IdEmbedding, StandardizedNumber
 
 
 class Tower(keras.Model):
@@ -26,11 +26,14 @@ class Tower(keras.Model):
       output_dim: the embedding size; a final linear layer projects to it
         unless there is exactly one encoder of that width and no hidden layer.
       l2_normalize: unit-length outputs, so scores are cosine similarities.
+      featurizer: optional layer run first that adds derived features (content
+        vectors from raw text and image bytes) to the feature dict.
     """
 
     def __init__(self, encoders: dict, hidden_dims=(), output_dim: int = 64, dropout: float = 0.0,
-                 l2_normalize: bool = True, **kwargs):
+                 l2_normalize: bool = True, featurizer=None, **kwargs):
         super().__init__(**kwargs)
+        self.featurizer = featurizer
         if not encoders:
             raise ValueError("a tower needs at least one feature encoder")
         self.encoders = dict(encoders)
@@ -51,10 +54,12 @@ class Tower(keras.Model):
         return {"name": self.name, "features": self.feature_names, "l2_normalize": self.l2_normalize}
 
     def call(self, features, training=False):
+        if self.featurizer is not None:
+            features = {**features, **self.featurizer(features, training=training)}
         missing = [n for n in self.feature_names if n not in features]
         if missing:
             raise ValueError(f"{self.name} needs features {missing}; got {sorted(features)}")
-        parts = [self.encoders[n](features[n]) for n in self.feature_names]
+        parts = [self.encoders[n](features[n], training=training) for n in self.feature_names]
         x = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
         if self.mlp is not None:
             x = self.mlp(x, training=training)
@@ -77,15 +82,31 @@ def build_query_tower(dataset: RecDataset, vocabs: Vocabularies, train_users, co
                  config.l2_normalize, name="query_tower")
 
 
-def build_candidate_tower(dataset: RecDataset, vocabs: Vocabularies, config: RetrievalModelConfig) -> Tower:
-    """Item id embedding, plus categories and title words when ``use_item_features``."""
-    encoders = {"item_id": IdEmbedding(vocabs["item_id"], config.id_embedding_dim,
-                                       config.num_oov_buckets, config.embedding_l2, name="item_id")}
+def build_candidate_tower(dataset: RecDataset, vocabs: Vocabularies, config: RetrievalModelConfig,
+                          featurizer=None) -> Tower:
+    """Item id embedding, plus categories and title words when ``use_item_features``,
+    plus projected text and image vectors when ``config.content`` is enabled.
+
+    Fusion is concatenation followed by the MLP: with modality dropout and a
+    learned "missing" embedding per modality, it handles absent content without
+    the extra parameters of a gate, which this data size does not support.
+    ``featurizer`` (live encoders) computes the content vectors inside the
+    tower; without it they must arrive as features (cached vectors).
+    """
+    from tfrec.models.content import VECTOR_FEATURES, modalities
+
+    encoders = {"item_id": IdEmbedding(vocabs["item_id"], config.id_embedding_dim, config.num_oov_buckets,
+                                       config.embedding_l2, config.id_dropout, name="item_id")}
     if config.use_item_features:
         for column in dataset.item_categorical:
             encoders[f"item_{column}"] = BagEmbedding(vocabs[f"item_{column}"], config.feature_embedding_dim,
                                                       name=f"item_{column}")
         encoders["item_title"] = BagEmbedding(vocabs["item_title"], config.feature_embedding_dim,
                                               splitter="words", name="item_title")
+    content = config.content
+    if content.enabled:
+        for modality in modalities(content):
+            name = VECTOR_FEATURES[modality]
+            encoders[name] = ContentProjection(content.projection_dim, content.modality_dropout, name=name)
     return Tower(encoders, config.hidden_dims, config.embedding_dim, config.dropout,
-                 config.l2_normalize, name="candidate_tower")
+                 config.l2_normalize, featurizer=featurizer, name="candidate_tower")

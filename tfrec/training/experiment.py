@@ -1,8 +1,8 @@
 """Everything a run derives from its config: data, split, vocabularies, feature join, model.
 
-Training, evaluation and export all start from ``Experiment.prepare(config)``,
-so they see the same split and vocabularies; the run folder stores only the
-config and the weights.
+Training, evaluation and export all start from ``Experiment.prepare(config, run_dir)``,
+so they see the same split and vocabularies; the run folder stores the config,
+the weights and, when the model reads item content, its encoder modules.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from tfrec.models.towers import build_candidate_tower, build_query_tower
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_PREFIX = os.path.join("model", "weights")
+ENCODERS_DIR = "encoders"
+CONTENT_CACHE_DIR = "content_cache"
 
 
 @dataclasses.dataclass
@@ -33,21 +35,40 @@ class Experiment:
     vocabs: Vocabularies
     join: FeatureJoin
     report: object = None
+    featurizer: object = None  # ContentFeaturizer when the config reads item content
 
     @classmethod
-    def prepare(cls, config: RetrievalConfig) -> "Experiment":
+    def prepare(cls, config: RetrievalConfig, run_dir: str, log=print) -> "Experiment":
+        """Loads and splits the data and, with content encoders, builds or reuses them in ``run_dir``."""
         dataset, report = load_dataset(config.data)
         kwargs = {"test_fraction": config.data.test_fraction} if config.data.split == "random" else {}
         split = make_split(dataset.interactions, config.data.split, seed=config.train.seed, **kwargs)
         vocabs = build_vocabularies(split.train, dataset)
-        return cls(config, dataset, split, vocabs, FeatureJoin.build(dataset, split.train), report)
+        content = config.model.content
+        if not content.enabled:
+            return cls(config, dataset, split, vocabs, FeatureJoin.build(dataset, split.train), report)
+
+        from tfrec.models.content import (IMAGE, ContentFeaturizer, encode_catalogue,
+                                          export_encoder_modules, modalities, read_image_bytes)
+
+        paths = export_encoder_modules(content, os.path.join(run_dir, ENCODERS_DIR))
+        images = (read_image_bytes(dataset.items.image_path) if IMAGE in modalities(content)
+                  else [b""] * len(dataset.items))
+        featurizer = ContentFeaturizer(paths, trainable=content.mode == "finetune", name="content")
+        if content.mode == "cached":
+            vectors = encode_catalogue(featurizer, dataset.items, images, content,
+                                       os.path.join(run_dir, CONTENT_CACHE_DIR), log=log)
+            join = FeatureJoin.build(dataset, split.train, item_vectors=vectors)
+        else:
+            join = FeatureJoin.build(dataset, split.train, images=images)
+        return cls(config, dataset, split, vocabs, join, report, featurizer)
 
     @classmethod
-    def from_run(cls, run_dir: str) -> "Experiment":
+    def from_run(cls, run_dir: str, log=print) -> "Experiment":
         path = os.path.join(run_dir, CONFIG_FILE)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{run_dir} is not a trained run: {CONFIG_FILE} is missing")
-        return cls.prepare(load_config(path))
+        return cls.prepare(load_config(path), run_dir, log=log)
 
     @property
     def item_ids(self):
@@ -61,11 +82,15 @@ class Experiment:
         m = self.config.model
         return RetrievalModel(
             build_query_tower(self.dataset, self.vocabs, self.split.train.user_id.to_numpy(), m),
-            build_candidate_tower(self.dataset, self.vocabs, m),
+            build_candidate_tower(self.dataset, self.vocabs, m, self.tower_featurizer()),
             temperature=m.temperature,
             logq_correction=m.logq_correction,
             remove_accidental_hits=m.remove_accidental_hits,
         )
+
+    def tower_featurizer(self):
+        """The featurizer the candidate tower runs itself (live encoders), or None (cached or no content)."""
+        return self.featurizer if self.config.model.content.mode in ("frozen", "finetune") else None
 
     def load_model(self, run_dir: str) -> RetrievalModel:
         """The model with the run's best weights; fails loudly if any weight is missing."""

@@ -31,7 +31,7 @@ def train_retrieval(config: RetrievalConfig, run_dir: str, log=print) -> dict:
         raise ValueError(f"train.optimizer must be one of {sorted(OPTIMIZERS)}, got {config.train.optimizer!r}")
     keras.utils.set_random_seed(config.train.seed)
     os.makedirs(run_dir, exist_ok=True)
-    exp = Experiment.prepare(config)
+    exp = Experiment.prepare(config, run_dir, log=log)
     log(exp.dataset.summary())
     if exp.report is not None:
         log(exp.report.format())
