@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import numpy as np
 import pandas as pd
 
 MULTI_VALUE_SEPARATOR = "|"
@@ -166,7 +165,8 @@ def _check_unique(frame: pd.DataFrame, column: str, table: str) -> None:
 def _check_covered(
     interactions: pd.DataFrame, column: str, table: pd.DataFrame, table_name: str
 ) -> None:
-    unknown = np.setdiff1d(interactions[column].unique(), table[column].to_numpy())
+    values = pd.Index(interactions[column].unique())
+    unknown = values[~values.isin(table[column])]
     if len(unknown):
         raise SchemaError(
             f"{len(unknown)} {column} value(s) in interactions have no row in the "
