@@ -21,8 +21,8 @@ def test_evaluate_export_recommend(tiny_run, tmp_path, capsys):
     table = capsys.readouterr().out
     assert "popularity" in table and "tiny" in table and "ndcg@10" in table
     results = json.loads((tiny_run / "evaluation.json").read_text())
-    assert set(results) == {"popularity", "tiny"}
-    assert 0 <= results["tiny"]["recall@10"] <= 1 and results["tiny"]["users"] > 0
+    assert set(results["warm"]) == {"popularity", "tiny"}
+    assert 0 <= results["warm"]["tiny"]["recall@10"] <= 1 and results["warm"]["tiny"]["users"] > 0
 
     base = tmp_path / "saved_models"
     assert main(["export", "--run", str(tiny_run), "--base", str(base)]) == 0

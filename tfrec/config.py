@@ -27,6 +27,8 @@ class DataConfig:
 
     source: ``synthetic`` (built in), ``movielens`` (a MovieLens 100K folder at
     ``path``) or ``tabular`` (CSV/Parquet files, see ``tabular``).
+    cold_item_fraction: share of items held out of training entirely; their
+    interactions become the cold-start test set.
     """
 
     source: str = "synthetic"
@@ -37,6 +39,8 @@ class DataConfig:
     test_fraction: float = 0.2
     skip_bad_rows: bool = False
     cache_dir: str = "data_cache"
+    cold_item_fraction: float = 0.0
+    cold_item_seed: int = 7
 
 
 CONTENT_MODES = ("none", "cached", "frozen", "finetune")

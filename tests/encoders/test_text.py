@@ -111,3 +111,20 @@ def test_minilm_dimension_and_semantics(minilm_encoder):
     unit = out / np.linalg.norm(out, axis=1, keepdims=True)
     close, unrelated = unit[0] @ unit[1], unit[0] @ unit[2]
     assert close > unrelated + 0.2, (close, unrelated)
+
+
+def test_random_init_keeps_the_preset_shape_but_not_its_weights():
+    pytest.importorskip("safetensors")
+    try:
+        from tfrec.encoders.text import find_minilm_preset
+
+        find_minilm_preset()
+    except FileNotFoundError as e:
+        pytest.skip(f"MiniLM weights not installed: {e}")
+    from tfrec.encoders.text import TextEncoderConfig, build_text_encoder
+
+    texts = tf.constant(["a space rocket film", "a recipe for bread"])
+    pretrained = build_text_encoder(TextEncoderConfig(sequence_length=16))(texts).numpy()
+    random = build_text_encoder(TextEncoderConfig(sequence_length=16, random_init=True))(texts).numpy()
+    assert pretrained.shape == random.shape == (2, 384)
+    assert not np.allclose(pretrained, random, atol=1e-3)

@@ -85,3 +85,20 @@ def make_split(interactions: pd.DataFrame, method: str, seed: int = 42, **kwargs
     if method == "random":
         return random_split(interactions, seed=seed, **kwargs)
     raise ValueError(f"unknown split method {method!r}; use 'temporal' or 'random'")
+
+
+def hold_out_items(interactions: pd.DataFrame, fraction: float, seed: int = 42):
+    """Removes a random ``fraction`` of the interacted items from the data entirely.
+
+    Returns ``(warm_interactions, cold_interactions, cold_item_ids)``: the
+    model never sees a cold item in training, validation or vocabularies, so
+    ranking the cold items for their users measures recommendation from
+    content alone (cold start).
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"cold item fraction must be in (0, 1), got {fraction}")
+    items = np.sort(interactions.item_id.unique())
+    rng = np.random.default_rng(seed)
+    cold = np.sort(rng.choice(items, size=max(1, int(round(len(items) * fraction))), replace=False))
+    is_cold = interactions.item_id.isin(cold).to_numpy()
+    return (interactions[~is_cold].reset_index(drop=True), interactions[is_cold].reset_index(drop=True), cold)

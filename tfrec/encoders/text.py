@@ -54,6 +54,8 @@ class TextEncoderConfig:
             ``"cls"`` (the final hidden state of [CLS]).
         normalize: L2-normalise the output (sentence-transformers does this for MiniLM).
         trainable: whether the backbone's weights are exported as trainable (fine-tuning).
+        random_init: build the preset's architecture and vocabulary with random weights, the
+            control that shows what the pretrained weights are worth.
     """
 
     preset: str = "minilm"
@@ -61,6 +63,7 @@ class TextEncoderConfig:
     pooling: str = "mean"
     normalize: bool = False
     trainable: bool = False
+    random_init: bool = False
 
     def __post_init__(self):
         if not isinstance(self.preset, str) or not self.preset:
@@ -208,9 +211,12 @@ def build_text_encoder(config: TextEncoderConfig | None = None) -> TextEncoder:
         logger.info("Text encoder: tiny BERT with random weights (tests/smoke runs only)")
     else:
         path = _preset_path(config.preset)
-        backbone = keras_hub.models.BertBackbone.from_preset(path)
+        backbone = keras_hub.models.BertBackbone.from_preset(path, load_weights=not config.random_init)
         tokenizer = keras_hub.models.BertTokenizer.from_preset(path)
-        logger.info("Text encoder: BERT weights loaded from %s", path)
+        if config.random_init:
+            logger.warning("Text encoder: BERT architecture of %s with RANDOM weights (random_init)", path)
+        else:
+            logger.info("Text encoder: BERT weights loaded from %s", path)
     if config.sequence_length > backbone.max_sequence_length:
         raise ValueError(
             f"sequence_length {config.sequence_length} exceeds the backbone's position limit "

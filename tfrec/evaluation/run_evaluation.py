@@ -1,39 +1,61 @@
-"""Evaluates a trained run on its test split next to the popularity baseline.
+"""Evaluates a trained run on its test split next to the baselines.
 
-Same harness for both: every test user is ranked against the whole catalogue,
-the items they interacted with in train and validation are excluded, and
-the metrics come from one code path.
+Same harness for every model: each test user is ranked against the whole
+catalogue, the items they interacted with in train and validation are
+excluded, and the metrics come from one code path. When the run held items
+out of training (``data.cold_item_fraction``), a second table ranks only those
+cold items for the users who interacted with them, against random scores.
 """
 
 from __future__ import annotations
 
 import os
 
+import pandas as pd
+
 from tfrec.evaluation.embedding_scorer import EmbeddingScorer
 from tfrec.evaluation.full_ranking import EvaluationSet, evaluate, format_table, save_json
 from tfrec.models.popularity import PopularityBaseline
+from tfrec.models.random_baseline import RandomBaseline
 from tfrec.training.experiment import Experiment
 
 RESULTS_FILE = "evaluation.json"
 
 
-def evaluate_run(run_dir: str, log=print) -> dict[str, dict[str, float]]:
-    """Test-split metrics for the run's model and the popularity baseline; also saved as JSON."""
-    exp = Experiment.from_run(run_dir)
+def evaluate_run(run_dir: str, log=print) -> dict[str, dict[str, dict[str, float]]]:
+    """``{"warm": {model: metrics}, "cold_start": {...}}`` for the run; also saved as JSON."""
+    exp = Experiment.from_run(run_dir, log=log)
     model = exp.load_model(run_dir)
+    ks, batch_size = tuple(exp.config.eval.ks), exp.config.eval.batch_size
     test = exp.split.test
     eval_set = EvaluationSet.from_frames(
         seen=exp.seen_before_test(), target=test, user_ids=test.user_id.unique(), item_ids=exp.item_ids
     )
-    ks = tuple(exp.config.eval.ks)
-    popularity = PopularityBaseline(exp.item_ids).fit(exp.split.train)
-    results = {
-        "popularity": evaluate(popularity.score, eval_set, ks=ks, batch_size=exp.config.eval.batch_size),
-        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, exp.item_ids), eval_set, ks=ks,
-                                  batch_size=exp.config.eval.batch_size),
-    }
-    save_json(results, os.path.join(run_dir, RESULTS_FILE))
+    results = {"warm": {
+        "popularity": evaluate(PopularityBaseline(exp.item_ids).fit(exp.split.train).score, eval_set, ks, batch_size),
+        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, exp.item_ids), eval_set, ks, batch_size),
+    }}
     log(f"{exp.dataset.name}, {exp.split.method} split, test users {len(test.user_id.unique()):,}, "
         f"full ranking over {len(exp.item_ids):,} items, seen items excluded")
-    log(format_table(results))
+    log(format_table(results["warm"]))
+    if exp.cold_test is not None and len(exp.cold_test):
+        results["cold_start"] = evaluate_cold_start(exp, model, ks, batch_size)
+        log(f"\ncold start: {len(exp.cold_items):,} items held out of training, ranked among themselves "
+            f"for {results['cold_start'][exp.config.name]['users']:,} users")
+        log(format_table(results["cold_start"]))
+    save_json(results, os.path.join(run_dir, RESULTS_FILE))
     return results
+
+
+def evaluate_cold_start(exp, model, ks, batch_size) -> dict[str, dict[str, float]]:
+    """Ranks the held-out items (never trained on) for each user who interacted with them."""
+    cold = exp.cold_test
+    eval_set = EvaluationSet.from_frames(
+        seen=pd.DataFrame({"user_id": [], "item_id": []}), target=cold,
+        user_ids=cold.user_id.unique(), item_ids=exp.cold_items,
+    )
+    return {
+        "random": evaluate(RandomBaseline(len(exp.cold_items), seed=exp.config.train.seed).score,
+                           eval_set, ks, batch_size),
+        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, exp.cold_items), eval_set, ks, batch_size),
+    }

@@ -16,7 +16,7 @@ from tfrec.config import RetrievalConfig, load_config
 from tfrec.data.pipeline import FeatureJoin
 from tfrec.data.schema import RecDataset
 from tfrec.data.sources import load_dataset
-from tfrec.data.splits import Split, make_split
+from tfrec.data.splits import Split, hold_out_items, make_split
 from tfrec.data.vocabulary import Vocabularies, build_vocabularies
 from tfrec.models.retrieval import RetrievalModel
 from tfrec.models.towers import build_candidate_tower, build_query_tower
@@ -36,17 +36,24 @@ class Experiment:
     join: FeatureJoin
     report: object = None
     featurizer: object = None  # ContentFeaturizer when the config reads item content
+    cold_test: pd.DataFrame | None = None  # interactions of items held out of training
+    cold_items: object = None
 
     @classmethod
     def prepare(cls, config: RetrievalConfig, run_dir: str, log=print) -> "Experiment":
         """Loads and splits the data and, with content encoders, builds or reuses them in ``run_dir``."""
         dataset, report = load_dataset(config.data)
+        interactions, cold = dataset.interactions, {}
+        if config.data.cold_item_fraction:
+            interactions, cold_test, cold_items = hold_out_items(
+                interactions, config.data.cold_item_fraction, seed=config.data.cold_item_seed)
+            cold = {"cold_test": cold_test, "cold_items": cold_items}
         kwargs = {"test_fraction": config.data.test_fraction} if config.data.split == "random" else {}
-        split = make_split(dataset.interactions, config.data.split, seed=config.train.seed, **kwargs)
+        split = make_split(interactions, config.data.split, seed=config.train.seed, **kwargs)
         vocabs = build_vocabularies(split.train, dataset)
         content = config.model.content
         if not content.enabled:
-            return cls(config, dataset, split, vocabs, FeatureJoin.build(dataset, split.train), report)
+            return cls(config, dataset, split, vocabs, FeatureJoin.build(dataset, split.train), report, **cold)
 
         from tfrec.models.content import (IMAGE, ContentFeaturizer, encode_catalogue,
                                           export_encoder_modules, modalities, read_image_bytes)
@@ -61,7 +68,7 @@ class Experiment:
             join = FeatureJoin.build(dataset, split.train, item_vectors=vectors)
         else:
             join = FeatureJoin.build(dataset, split.train, images=images)
-        return cls(config, dataset, split, vocabs, join, report, featurizer)
+        return cls(config, dataset, split, vocabs, join, report, featurizer, **cold)
 
     @classmethod
     def from_run(cls, run_dir: str, log=print) -> "Experiment":
