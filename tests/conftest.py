@@ -55,3 +55,31 @@ def tiny_run(tiny_config_path, tmp_path_factory) -> pathlib.Path:
     run = tmp_path_factory.mktemp("runs") / "tiny"
     train_retrieval(load_config(str(tiny_config_path)), str(run), log=lambda *_: None)
     return run
+
+
+TINY_MULTIMODAL = """
+model:
+  content: {mode: cached, text: {preset: tiny, sequence_length: 16}, image: {variant: tiny, image_size: 32},
+            projection_dim: 8}
+  id_dropout: 0.1
+data:
+  cold_item_fraction: 0.1
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_multimodal_run(tiny_config_path, tmp_path_factory) -> pathlib.Path:
+    """A trained tiny run whose candidate tower reads text and images (tiny random encoders)."""
+    import yaml
+
+    from tfrec.config import from_dict, RetrievalConfig
+    from tfrec.training.retrieval_trainer import train_retrieval
+
+    values = yaml.safe_load(tiny_config_path.read_text())
+    extra = yaml.safe_load(TINY_MULTIMODAL)
+    values["model"].update(extra["model"])
+    values["data"].update(extra["data"])
+    values["name"] = "tiny-mm"
+    run = tmp_path_factory.mktemp("runs") / "tiny_mm"
+    train_retrieval(from_dict(RetrievalConfig, values), str(run), log=lambda *_: None)
+    return run

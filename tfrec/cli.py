@@ -4,6 +4,9 @@
     tfrec evaluate --run runs/demo
     tfrec export --run runs/demo --base saved_models
     tfrec recommend --user u1 --k 10 --base saved_models
+    tfrec serve --base saved_models --port 8500
+    tfrec recommend --user u1 --k 10 --server 127.0.0.1:8500
+    tfrec index add --run runs/demo --items new_items.csv --base saved_models
     tfrec data download movielens-100k --dest data/movielens-100k
     tfrec data check --config pipelines/configs/retrieval_movielens.yaml
 
@@ -45,18 +48,31 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_export(args) -> None:
+    from tfrec.export.candidate_encoder_export import export_candidate_encoder
+    from tfrec.export.catalogue_update import with_added_items
     from tfrec.export.retrieval_export import export_retrieval
     from tfrec.training.experiment import Experiment
 
-    exp = Experiment.from_run(args.run)
+    exp = with_added_items(Experiment.from_run(args.run), args.run)
     model = exp.load_model(args.run)
     max_k = args.max_k or exp.config.export.max_k
     path = export_retrieval(exp, model, args.base, version=args.version, max_k=max_k,
                             exclude_seen=exp.config.export.exclude_seen)
     print(f"exported retrieval model to {path}")
+    if exp.config.model.content.enabled:
+        path = export_candidate_encoder(exp, model, args.base, version=args.version)
+        print(f"exported candidate encoder to {path}")
+
+
+def cmd_index_add(args) -> None:
+    from tfrec.export.catalogue_update import add_items
+
+    add_items(args.run, args.items, args.base, skip_bad_rows=args.skip_bad_rows, max_k=args.max_k)
 
 
 def cmd_recommend(args) -> None:
+    if args.server:
+        return _recommend_over_grpc(args)
     from tfrec.serving.saved_model_recommender import SavedModelRecommender
 
     recommender = SavedModelRecommender(args.base, args.version)
@@ -65,6 +81,44 @@ def cmd_recommend(args) -> None:
         print(f"\ntop {args.k} for user {user}:")
         for rank, rec in enumerate(recs, 1):
             print(f"{rank:>3}. {rec.item_id:<12} {rec.score:8.4f}  {rec.title}")
+
+
+def _recommend_over_grpc(args) -> None:
+    """The same table from a TF Serving (or ``tfrec serve``) server; titles stay blank."""
+    from tfrec.serving.client import ServingClient
+    from tfrec.serving.errors import ServingError
+
+    try:
+        with ServingClient(args.server, timeout_s=args.timeout) as client:
+            results = client.recommend(args.user, args.k, version=args.version)
+            status = client.model_status("retrieval", args.version)
+    except ServingError as e:
+        print(f"tfrec recommend: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    version = max((s.version for s in status if s.state == "AVAILABLE"), default="?")
+    print(f"retrieval model version {version} (server {args.server})")
+    for user, recs in zip(args.user, results):
+        print(f"\ntop {args.k} for user {user}:")
+        for rank, (item_id, score) in enumerate(recs, 1):
+            print(f"{rank:>3}. {item_id:<12} {score:8.4f}  ")
+
+
+def cmd_serve(args) -> None:
+    from tfrec.serving.model_server import serve
+
+    serve(args)
+
+
+def add_serve_arguments(parser) -> None:
+    """``tfrec serve``'s options; kept here so ``tfrec --help`` needs no TensorFlow import."""
+    parser.add_argument("--base", default="saved_models", help="model base path (every model folder is served)")
+    parser.add_argument("--model-config-file", help="text-format ModelServerConfig (models.config); --base is then ignored")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
+    parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for new versions (0: never)")
+    parser.add_argument("--max-message-mb", type=int, default=16, help="largest request/response message in MiB")
+    parser.add_argument("--max-workers", type=int, default=8, help="request threads")
+    parser.add_argument("--grace-seconds", type=float, default=5.0, help="time running requests get on shutdown")
 
 
 def cmd_data_download(args) -> None:
@@ -114,7 +168,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--base", default="saved_models")
     p.add_argument("--version", type=int, help="model version (default: newest)")
+    p.add_argument("--server", metavar="HOST:PORT", help="ask a TF Serving gRPC server instead of loading --base")
+    p.add_argument("--timeout", type=float, default=10.0, help="gRPC deadline in seconds (with --server)")
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("serve", help="development gRPC model server (TF Serving's protocol) for a base path")
+    add_serve_arguments(p)
+    p.set_defaults(func=cmd_serve)
+
+    index = sub.add_parser("index", help="retrieval index tools").add_subparsers(dest="index_command", required=True)
+    p = index.add_parser("add", help="embed new items from their content and export a retrieval version with them")
+    p.add_argument("--run", required=True, help="the trained run whose towers embed the items")
+    p.add_argument("--items", required=True, help="CSV/Parquet: item_id, title, text, image_path, categorical columns")
+    p.add_argument("--base", default="saved_models")
+    p.add_argument("--skip-bad-rows", action="store_true")
+    p.add_argument("--max-k", type=int, help="largest k a request may ask for (default: the run's)")
+    p.set_defaults(func=cmd_index_add)
 
     data = sub.add_parser("data", help="data set tools").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("download", help="download a public data set (checksums checked)")

@@ -163,6 +163,12 @@ def _load_interactions(path, mapping: ColumnMapping, skip_bad_rows, report) -> p
     return drop_duplicate_interactions(frame, report)
 
 
+def load_items(path, mapping: ColumnMapping, skip_bad_rows: bool = False):
+    """Reads an item table alone (e.g. new items to index): ``(items frame, ValidationReport)``."""
+    report = ValidationReport()
+    return _load_items(path, mapping, skip_bad_rows, report), report
+
+
 def _load_items(path, mapping: ColumnMapping, skip_bad_rows, report) -> pd.DataFrame:
     columns = [mapping.item_id, *mapping.item_columns]
     table = read_table_file(path, columns, skip_bad_rows=skip_bad_rows, report=report)

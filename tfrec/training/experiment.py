@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import numpy as np
 import pandas as pd
 
 from tfrec.config import RetrievalConfig, load_config
 from tfrec.data.pipeline import FeatureJoin
-from tfrec.data.schema import RecDataset
+from tfrec.data.schema import RecDataset, SchemaError
 from tfrec.data.sources import load_dataset
 from tfrec.data.splits import Split, hold_out_items, make_split
 from tfrec.data.vocabulary import Vocabularies, build_vocabularies
@@ -38,6 +39,7 @@ class Experiment:
     featurizer: object = None  # ContentFeaturizer when the config reads item content
     cold_test: pd.DataFrame | None = None  # interactions of items held out of training
     cold_items: object = None
+    item_vectors: dict | None = None  # cached content vectors, item-table order
 
     @classmethod
     def prepare(cls, config: RetrievalConfig, run_dir: str, log=print) -> "Experiment":
@@ -66,9 +68,35 @@ class Experiment:
             vectors = encode_catalogue(featurizer, dataset.items, images, content,
                                        os.path.join(run_dir, CONTENT_CACHE_DIR), log=log)
             join = FeatureJoin.build(dataset, split.train, item_vectors=vectors)
-        else:
-            join = FeatureJoin.build(dataset, split.train, images=images)
+            return cls(config, dataset, split, vocabs, join, report, featurizer, item_vectors=vectors, **cold)
+        join = FeatureJoin.build(dataset, split.train, images=images)
         return cls(config, dataset, split, vocabs, join, report, featurizer, **cold)
+
+    def with_new_items(self, items: pd.DataFrame, log=print) -> "Experiment":
+        """The same experiment with ``items`` added to the catalogue (nothing retrained).
+
+        New items get out-of-vocabulary ids, so they are embedded from their
+        content and categories: what makes them recommendable at once.
+        """
+        clash = items.item_id[items.item_id.isin(self.dataset.items.item_id)]
+        if len(clash):
+            raise SchemaError(f"{len(clash)} new item id(s) are already in the catalogue, e.g. {list(clash[:3])}")
+        catalogue = pd.concat([self.dataset.items, items], ignore_index=True)
+        dataset = dataclasses.replace(self.dataset, items=catalogue)
+        content = self.config.model.content
+        vectors = None
+        if not content.enabled:
+            join = FeatureJoin.build(dataset, self.split.train)
+        else:
+            from tfrec.models.content import read_image_bytes, encode_catalogue
+
+            if content.mode == "cached":
+                new = encode_catalogue(self.featurizer, items, read_image_bytes(items.image_path), content, log=log)
+                vectors = {name: np.concatenate([self.item_vectors[name], new[name]]) for name in new}
+                join = FeatureJoin.build(dataset, self.split.train, item_vectors=vectors)
+            else:
+                join = FeatureJoin.build(dataset, self.split.train, images=read_image_bytes(catalogue.image_path))
+        return dataclasses.replace(self, dataset=dataset, join=join, item_vectors=vectors)
 
     @classmethod
     def from_run(cls, run_dir: str, log=print) -> "Experiment":
