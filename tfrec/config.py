@@ -99,6 +99,7 @@ class RetrievalModelConfig:
     remove_accidental_hits: bool = True
     embedding_l2: float = 0.0
     id_dropout: float = 0.0
+    item_bias: bool = False
     content: ContentConfig = dataclasses.field(default_factory=ContentConfig)
 
 

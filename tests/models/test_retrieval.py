@@ -68,3 +68,17 @@ def test_tower_rejects_missing_features():
         assert "user_id" in str(e)
     else:
         raise AssertionError("a tower without its feature must fail")
+
+
+def test_item_bias_adds_a_learned_prior_to_the_dot_product():
+    keras.utils.set_random_seed(0)
+    query = Tower({"user_id": IdEmbedding(["a", "b", "c"], 8)}, output_dim=8, constant=0.1, name="q")
+    candidate = Tower({"item_id": IdEmbedding(["x", "y", "z"], 8)}, output_dim=8, bias=True, name="c")
+    batch = _batch()
+    q, c = query(batch).numpy(), candidate(batch).numpy()
+    assert q.shape == c.shape == (3, 9)
+    np.testing.assert_allclose(q[:, -1], 0.1)
+    # At the start the bias is the log sampling probability: the popularity the
+    # log-Q correction removes from the logits is handed back as a prior.
+    np.testing.assert_allclose(c[:, -1], np.log([0.5, 0.3, 0.2]), rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(c[:, :-1], axis=1), 1.0, rtol=1e-5)

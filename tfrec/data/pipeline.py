@@ -51,7 +51,7 @@ class FeatureJoin:
             that run inside the tower).
         """
         items = dataset.items.copy()
-        items["probability"] = item_sampling_probability(train, items.item_id.to_numpy())
+        items[SAMPLING_PROBABILITY.removeprefix("item_")] = item_sampling_probability(train, items.item_id.to_numpy())
         string_columns = ["title", *dataset.item_categorical]
         if images is not None:
             items["image"] = pd.Series(images, dtype=object).to_numpy()
@@ -60,7 +60,7 @@ class FeatureJoin:
         return cls(
             users=FeatureTable(dataset.users, "user_id", dataset.user_categorical,
                                dataset.user_numeric, prefix="user_", name="user_features"),
-            items=FeatureTable(items, "item_id", string_columns, ("probability",), vectors,
+            items=FeatureTable(items, "item_id", string_columns, (SAMPLING_PROBABILITY.removeprefix("item_"),), vectors,
                                prefix="item_", name="item_features"),
         )
 
@@ -69,8 +69,7 @@ class FeatureJoin:
         if "user_id" in batch:
             out.update(self.users(batch["user_id"]))
         if "item_id" in batch:
-            out.update(self.items(batch["item_id"]))
-            out[SAMPLING_PROBABILITY] = out.pop("item_probability")
+            out.update(self.items(batch["item_id"]))  # includes SAMPLING_PROBABILITY
         return out
 
 

@@ -21,7 +21,8 @@ import tensorflow as tf
 
 from tfrec.atomic import atomic_directory
 from tfrec.export.versions import next_version
-from tfrec.models.content import RAW_FEATURES, TEXT, IMAGE
+from tfrec.models.content import IMAGE, RAW_FEATURES, TEXT
+from tfrec.models.retrieval import SAMPLING_PROBABILITY
 
 MODEL_NAME = "candidate_encoder"
 
@@ -51,13 +52,15 @@ class CandidateEncoderService(tf.Module):
 
     def _serve(self, item_id, text, image):
         known = self.item_features(item_id)
-        features = {"item_id": item_id, RAW_FEATURES[TEXT]: text, RAW_FEATURES[IMAGE]: image}
+        features = {"item_id": item_id, RAW_FEATURES[TEXT]: text, RAW_FEATURES[IMAGE]: image,
+                    SAMPLING_PROBABILITY: known[SAMPLING_PROBABILITY]}
         features.update({f"item_{c}": known[f"item_{c}"] for c in ("title", *self.categorical)})
         return self._embed(features)
 
     def _with_features(self, inputs):
         features = {"item_id": inputs["item_id"], RAW_FEATURES[TEXT]: inputs["text"],
-                    RAW_FEATURES[IMAGE]: inputs["image"]}
+                    RAW_FEATURES[IMAGE]: inputs["image"],
+                    SAMPLING_PROBABILITY: self.item_features(inputs["item_id"])[SAMPLING_PROBABILITY]}
         features.update({f"item_{c}": inputs[c] for c in ("title", *self.categorical)})
         return self._embed(features)
 

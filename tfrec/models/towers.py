@@ -28,12 +28,26 @@ class Tower(keras.Model):
       l2_normalize: unit-length outputs, so scores are cosine similarities.
       featurizer: optional layer run first that adds derived features (content
         vectors from raw text and image bytes) to the feature dict.
+      bias: append a learned scalar (linear in the concatenated features) as
+        a last column: the candidate side of an item bias.
+      constant: append this constant as a last column: the query side of the
+        item bias. With ``constant = temperature`` the retrieval logit becomes
+        ``q·c / temperature + bias``, and a plain dot product (BruteForce, TF
+        Serving) still ranks by it.
     """
 
     def __init__(self, encoders: dict, hidden_dims=(), output_dim: int = 64, dropout: float = 0.0,
-                 l2_normalize: bool = True, featurizer=None, **kwargs):
+                 l2_normalize: bool = True, featurizer=None, bias: bool = False, constant: float | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
+        if bias and constant is not None:
+            raise ValueError("a tower appends either a bias or a constant, not both")
         self.featurizer = featurizer
+        self.bias = keras.layers.Dense(1, kernel_initializer="zeros", name="bias") if bias else None
+        self.constant = constant
+        self.popularity_prior = bias
+        if bias:
+            self.prior_weight = self.add_weight(name="prior_weight", shape=(), initializer="ones")
         if not encoders:
             raise ValueError("a tower needs at least one feature encoder")
         self.encoders = dict(encoders)
@@ -61,9 +75,18 @@ class Tower(keras.Model):
             raise ValueError(f"{self.name} needs features {missing}; got {sorted(features)}")
         parts = [self.encoders[n](features[n], training=training) for n in self.feature_names]
         x = tf.concat(parts, axis=-1) if len(parts) > 1 else parts[0]
+        bias = self.bias(x) if self.bias is not None else None
+        if bias is not None and self.popularity_prior:
+            log_p = tf.math.log(tf.cast(features["item_probability"], tf.float32))[:, None]
+            bias = bias + self.prior_weight * log_p
         if self.mlp is not None:
             x = self.mlp(x, training=training)
-        return tf.math.l2_normalize(x, axis=-1) if self.l2_normalize else x
+        x = tf.math.l2_normalize(x, axis=-1) if self.l2_normalize else x
+        if bias is not None:
+            return tf.concat([x, bias], axis=-1)
+        if self.constant is not None:
+            return tf.concat([x, tf.fill([tf.shape(x)[0], 1], tf.cast(self.constant, x.dtype))], axis=-1)
+        return x
 
 
 def build_query_tower(dataset: RecDataset, vocabs: Vocabularies, train_users, config: RetrievalModelConfig) -> Tower:
@@ -78,8 +101,8 @@ def build_query_tower(dataset: RecDataset, vocabs: Vocabularies, train_users, co
         for column in dataset.user_numeric:
             values = users[column].to_numpy(np.float32)
             encoders[f"user_{column}"] = StandardizedNumber(values.mean(), values.std(), name=f"user_{column}")
-    return Tower(encoders, config.hidden_dims, config.embedding_dim, config.dropout,
-                 config.l2_normalize, name="query_tower")
+    return Tower(encoders, config.hidden_dims, config.embedding_dim, config.dropout, config.l2_normalize,
+                 constant=config.temperature if config.item_bias else None, name="query_tower")
 
 
 def build_candidate_tower(dataset: RecDataset, vocabs: Vocabularies, config: RetrievalModelConfig,
@@ -108,5 +131,5 @@ def build_candidate_tower(dataset: RecDataset, vocabs: Vocabularies, config: Ret
         for modality in modalities(content):
             name = VECTOR_FEATURES[modality]
             encoders[name] = ContentProjection(content.projection_dim, content.modality_dropout, name=name)
-    return Tower(encoders, config.hidden_dims, config.embedding_dim, config.dropout,
-                 config.l2_normalize, featurizer=featurizer, name="candidate_tower")
+    return Tower(encoders, config.hidden_dims, config.embedding_dim, config.dropout, config.l2_normalize,
+                 featurizer=featurizer, bias=config.item_bias, name="candidate_tower")
