@@ -62,6 +62,10 @@ def cmd_export(args) -> None:
     if exp.config.model.content.enabled:
         path = export_candidate_encoder(exp, model, args.base, version=args.version)
         print(f"exported candidate encoder to {path}")
+    from tfrec.export.serving_config import write_serving_files
+
+    config_path, batching_path = write_serving_files(args.base, args.serving_base)
+    print(f"TF Serving files: {config_path}, {batching_path}")
 
 
 def cmd_index_add(args) -> None:
@@ -118,6 +122,7 @@ def add_serve_arguments(parser) -> None:
     parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for new versions (0: never)")
     parser.add_argument("--max-message-mb", type=int, default=16, help="largest request/response message in MiB")
     parser.add_argument("--max-workers", type=int, default=8, help="request threads")
+    parser.add_argument("--max-string-mb", type=float, default=4.0, help="largest string in a request tensor")
     parser.add_argument("--grace-seconds", type=float, default=5.0, help="time running requests get on shutdown")
 
 
@@ -161,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default="saved_models", help="TF Serving model base path")
     p.add_argument("--version", type=int, help="version number (default: next free integer)")
     p.add_argument("--max-k", type=int, help="largest k a request may ask for")
+    p.add_argument("--serving-base", help="the base path as TF Serving sees it, for models.config "
+                                          "(e.g. /models inside the tensorflow/serving container)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("recommend", help="top-k items for users from the exported model")

@@ -26,6 +26,7 @@ from tfrec.atomic import atomic_directory
 from tfrec.data.feature_table import FeatureTable
 from tfrec.evaluation.embedding_scorer import candidate_embeddings
 from tfrec.export.versions import next_version
+from tfrec.export.warmup import retrieval_warmup_requests, write_warmup_requests
 
 ITEMS_ASSET = os.path.join("assets.extra", "items.json")
 
@@ -103,4 +104,6 @@ def export_retrieval(exp, model, base: str, version: int | None = None, max_k: i
         items = exp.dataset.items
         with open(os.path.join(tmp, ITEMS_ASSET), "w") as f:
             json.dump(dict(zip(items.item_id, items.title)), f)
+        users = pd.unique(exp.dataset.interactions.user_id)[:16]
+        write_warmup_requests(tmp, retrieval_warmup_requests(users, k=min(10, service.max_k)))
     return path

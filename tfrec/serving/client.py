@@ -1,0 +1,148 @@
+"""gRPC client of TF Serving (or of ``tfrec serve``) for the exported models.
+
+    with ServingClient("127.0.0.1:8500") as client:
+        client.recommend(["u1", "u2"], k=10)   # [[(item_id, score), ...], ...]
+        client.model_status("retrieval")       # [ModelVersion(version=1, state='AVAILABLE', error='')]
+        client.metadata("retrieval")           # {'version': 1, 'signatures': {'serving_default': {...}}}
+
+Every call has a deadline (``timeout_s``). Only UNAVAILABLE (server not up
+yet, restarting, connection dropped) is retried, with exponential backoff,
+``retries`` times; every other status is final and raised as a
+:class:`~tfrec.serving.errors.ServingError` carrying the server's code and
+message. Recommend and the status calls are read-only, so a retry never
+repeats a side effect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2, model_service_pb2_grpc,
+                                     predict_pb2, prediction_service_pb2_grpc)
+
+from tfrec.serving.errors import ServingError
+
+_STATE_NAMES = get_model_status_pb2.ModelVersionStatus.State.Name
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelVersion:
+    version: int
+    state: str   # START, LOADING, AVAILABLE, UNLOADING, END
+    error: str   # empty when the version loaded (or is loading) without error
+
+
+class ServingClient:
+    """Talks to one server at ``target`` (``HOST:PORT``) over an insecure channel."""
+
+    def __init__(self, target: str, timeout_s: float = 5.0, retries: int = 3, backoff_s: float = 0.1,
+                 max_message_mb: int = 16):
+        if timeout_s <= 0 or retries < 0 or backoff_s < 0:
+            raise ValueError("timeout_s must be positive, retries and backoff_s not negative")
+        self.target, self.timeout_s, self.retries, self.backoff_s = target, timeout_s, retries, backoff_s
+        limit = max_message_mb * 1024 * 1024
+        self._channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", limit),
+                                                               ("grpc.max_send_message_length", limit)])
+        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- transport ----------------------------------------------------------------------------
+    def call(self, method, request):
+        """``method(request)`` with a deadline, retrying UNAVAILABLE with exponential backoff."""
+        for attempt in range(self.retries + 1):
+            try:
+                return method(request, timeout=self.timeout_s)
+            except grpc.RpcError as e:
+                code = e.code() if callable(getattr(e, "code", None)) else grpc.StatusCode.UNKNOWN
+                if code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries:
+                    delay = self.backoff_s * (2 ** attempt)
+                    time.sleep(delay * (0.5 + random.random()))  # jitter: clients do not retry in lockstep
+                    continue
+                details = e.details() if callable(getattr(e, "details", None)) else str(e)
+                raise ServingError(code, f"{details} (server {self.target})") from None
+        raise AssertionError("unreachable")
+
+    # -- calls --------------------------------------------------------------------------------
+    def predict(self, model: str, inputs: dict, signature_name: str = "serving_default",
+                version: int | None = None) -> tuple[dict[str, np.ndarray], int]:
+        """Runs a signature on ``inputs`` (name → ``TensorProto`` or array); returns outputs and the version."""
+        request = predict_pb2.PredictRequest(model_spec=_spec(model, version, signature_name))
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(value if isinstance(value, type(request.inputs[name]))
+                                          else tf.make_tensor_proto(value))
+        response = self.call(self._predict.Predict, request)
+        outputs = {name: tf.make_ndarray(tensor) for name, tensor in response.outputs.items()}
+        return outputs, response.model_spec.version.value
+
+    def recommend(self, user_ids, k: int, model: str = "retrieval",
+                  version: int | None = None) -> list[list[tuple[str, float]]]:
+        """Top-``k`` ``(item_id, score)`` for each user id, best first."""
+        user_ids = [str(u) for u in user_ids]
+        inputs = {"user_id": tf.make_tensor_proto(user_ids, dtype=tf.string, shape=[len(user_ids)]),
+                  "k": tf.make_tensor_proto(int(k), dtype=tf.int32, shape=[])}
+        outputs, _ = self.predict(model, inputs, version=version)
+        return [[(item.decode("utf-8", "replace"), float(score)) for item, score in zip(items, scores)]
+                for items, scores in zip(outputs["item_ids"], outputs["scores"])]
+
+    def model_status(self, model: str, version: int | None = None) -> list[ModelVersion]:
+        """The load state of every version of ``model`` the server knows (or of ``version``)."""
+        request = get_model_status_pb2.GetModelStatusRequest(model_spec=_spec(model, version))
+        response = self.call(self._models.GetModelStatus, request)
+        return [ModelVersion(s.version, _STATE_NAMES(s.state), s.status.error_message)
+                for s in response.model_version_status]
+
+    def metadata(self, model: str, version: int | None = None) -> dict:
+        """``{"version": v, "signatures": {name: {"inputs"|"outputs": {tensor: (dtype, shape)}}}}``.
+
+        Shapes use -1 for a dimension of any size.
+        """
+        request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=_spec(model, version),
+                                                                 metadata_field=["signature_def"])
+        response = self.call(self._predict.GetModelMetadata, request)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signatures)
+
+        def describe(infos):
+            return {name: (types_pb2.DataType.Name(info.dtype), [d.size for d in info.tensor_shape.dim])
+                    for name, info in sorted(infos.items())}
+
+        return {"version": response.model_spec.version.value,
+                "signatures": {key: {"inputs": describe(sig.inputs), "outputs": describe(sig.outputs)}
+                               for key, sig in sorted(signatures.signature_def.items())}}
+
+    def wait_until_available(self, model: str, timeout_s: float = 60.0) -> int:
+        """Polls ``model_status`` until a version is AVAILABLE; returns the newest available version."""
+        deadline = time.monotonic() + timeout_s
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                available = [s.version for s in self.model_status(model) if s.state == "AVAILABLE"]
+                if available:
+                    return max(available)
+            except ServingError as e:
+                last = e
+            time.sleep(0.1)
+        raise TimeoutError(f"{model} not AVAILABLE at {self.target} within {timeout_s:.0f}s"
+                           + (f" (last error: {last})" if last else ""))
+
+
+def _spec(model: str, version: int | None, signature_name: str = "") -> model_pb2.ModelSpec:
+    spec = model_pb2.ModelSpec(name=model, signature_name=signature_name)
+    if version is not None:
+        spec.version.value = int(version)
+    return spec

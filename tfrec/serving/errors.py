@@ -1,0 +1,19 @@
+"""A failed serving call: a gRPC status code and a message for the user.
+
+The development server raises it to answer a request with that status; the
+client raises it when the server answered with an error, so callers handle
+one type whichever side failed.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class ServingError(Exception):
+    """``code`` is a ``grpc.StatusCode``; ``message`` says what was wrong and where."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message

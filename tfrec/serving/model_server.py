@@ -1,0 +1,229 @@
+"""A development gRPC model server speaking TF Serving's protocol.
+
+``tfrec serve`` answers ``tensorflow.serving.PredictionService`` (``Predict``,
+``GetModelMetadata``; ``Classify``, ``Regress`` and ``MultiInference`` answer
+UNIMPLEMENTED) and ``tensorflow.serving.ModelService/GetModelStatus`` over the
+same SavedModels, with the same request and response messages, as
+``tensorflow_model_server``, so the client and its tests run where TF Serving
+is not installed. It is for development and tests, not production: it runs
+in one Python process, has no TLS and binds 127.0.0.1 unless told otherwise.
+
+    tfrec serve --base saved_models [--model-config-file saved_models/models.config]
+                [--port 8500] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16]
+
+What it does as TF Serving does: serves the newest integer version of every
+model (or the versions the ``model_version_policy`` of models.config names);
+picks up new versions while running and drops old ones once the new one is
+loaded and warmed up (in-flight requests finish on the old one); honours
+``model_spec.version``, ``version_label`` and ``signature_name``; runs the
+warm-up records. Where it is stricter: requests are checked against the
+signature first (missing/unknown input, dtype, rank and fixed dimensions,
+element count, string size), and answered INVALID_ARGUMENT naming the input;
+TensorFlow errors raised by the model keep their status code and message.
+
+The same files under real TF Serving (gRPC on 8500, REST on 8501), from the
+project folder; ``models.config`` must name paths as the server sees them, so
+for the container write it with ``--serving-base /models``:
+
+    python -m tfrec.export.serving_config saved_models --serving-base /models
+    docker run --rm -p 8500:8500 -p 8501:8501 \\
+        -v "$PWD/saved_models:/models" tensorflow/serving \\
+        --model_config_file=/models/models.config \\
+        --model_config_file_poll_wait_seconds=60 \\
+        --file_system_poll_wait_seconds=2
+
+or, with a ``tensorflow_model_server`` binary on the host:
+
+    tensorflow_model_server --port=8500 --rest_api_port=8501 \\
+        --model_config_file="$PWD/saved_models/models.config"
+
+Server-side batching adds ``--enable_batching
+--batching_parameters_file=/models/batching_parameters.txt``. TF Serving batches
+by concatenating requests along dimension 0 and refuses rank-0 inputs
+("Batching session Run() input tensors must have at least one dimension"),
+so the current retrieval signature, whose ``k`` is a scalar, must be served
+without ``--enable_batching``; this server does not batch either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import logging
+import signal
+import threading
+
+import grpc
+import tensorflow as tf
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
+                                     predict_pb2, prediction_service_pb2_grpc)
+
+from tfrec.serving.errors import ServingError
+from tfrec.serving.request_validation import RequestLimits
+from tfrec.serving.servable_registry import ServableRegistry
+
+log = logging.getLogger("tfrec.serving")
+
+_GRPC_CODES = {code.value[0]: code for code in grpc.StatusCode}
+_TF_ERROR_CODE_OK = 0
+
+
+def _answer(context, call):
+    """Runs ``call``; turns every failure into a status on ``context`` instead of a crash."""
+    try:
+        return call()
+    except ServingError as e:
+        code, message = e.code, e.message
+    except tf.errors.OpError as e:  # raised by the model: keep TensorFlow's code and message
+        code, message = _GRPC_CODES.get(e.error_code, grpc.StatusCode.INTERNAL), e.message
+    except Exception as e:  # noqa: BLE001 - a bug must not take the server down
+        log.exception("internal error while answering a request")
+        code, message = grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"
+    context.abort(code, message)
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """``Predict`` and ``GetModelMetadata`` over the registry's servables."""
+
+    def __init__(self, registry: ServableRegistry):
+        self.registry = registry
+
+    def Predict(self, request, context):
+        def run():
+            servable = self.registry.resolve(request.model_spec)
+            signature_name, outputs = servable.predict(request.inputs, request.model_spec.signature_name,
+                                                       request.output_filter)
+            response = predict_pb2.PredictResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            response.model_spec.signature_name = signature_name
+            for alias, value in outputs.items():
+                response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+            return response
+        return _answer(context, run)
+
+    def GetModelMetadata(self, request, context):
+        def run():
+            if not request.HasField("model_spec"):
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
+            if not request.metadata_field:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   "GetModelMetadataRequest must specify at least one metadata_field")
+            for field in request.metadata_field:
+                if field != "signature_def":
+                    raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {field} is not supported")
+            servable = self.registry.resolve(request.model_spec)
+            signatures = get_model_metadata_pb2.SignatureDefMap()
+            for key, signature_def in servable.signature_defs.items():
+                signatures.signature_def[key].CopyFrom(signature_def)
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = servable.name
+            response.model_spec.version.value = servable.version
+            response.metadata["signature_def"].Pack(signatures)
+            return response
+        return _answer(context, run)
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """``GetModelStatus``; ``HandleReloadConfigRequest`` answers UNIMPLEMENTED."""
+
+    def __init__(self, registry: ServableRegistry):
+        self.registry = registry
+
+    def GetModelStatus(self, request, context):
+        def run():
+            spec = request.model_spec
+            if not spec.name:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "model_spec.name is empty")
+            version = spec.version.value if spec.HasField("version") else None
+            response = get_model_status_pb2.GetModelStatusResponse()
+            for number, status in self.registry.status(spec.name, version):
+                entry = response.model_version_status.add(version=number, state=status.state)
+                if status.error:
+                    entry.status.error_code = grpc.StatusCode.INTERNAL.value[0]  # same numbers as tensorflow.error
+                    entry.status.error_message = status.error
+                else:
+                    entry.status.error_code = _TF_ERROR_CODE_OK
+            return response
+        return _answer(context, run)
+
+
+class ModelServer:
+    """The gRPC server, its registry and its poller; ``start()`` returns the bound port."""
+
+    def __init__(self, base: str | None = None, model_config_file: str | None = None, host: str = "127.0.0.1",
+                 port: int = 8500, poll_seconds: float = 2.0, max_message_mb: int = 16, max_workers: int = 8,
+                 max_concurrent_rpcs: int = 256, max_string_mb: float = 4.0):
+        if not 1 <= max_message_mb <= 1024:
+            raise ValueError(f"max_message_mb must be between 1 and 1024, got {max_message_mb}")
+        if max_workers < 1 or max_concurrent_rpcs < 1:
+            raise ValueError("max_workers and max_concurrent_rpcs must be at least 1")
+        self.host, self.port, self.poll_seconds = host, port, poll_seconds
+        if max_string_mb <= 0:
+            raise ValueError(f"max_string_mb must be positive, got {max_string_mb}")
+        limit = max_message_mb * 1024 * 1024
+        self.limits = RequestLimits(max_string_bytes=min(int(max_string_mb * 1024 * 1024), limit))
+        self.registry = ServableRegistry(base, model_config_file, self.limits)
+        self._server = grpc.server(
+            concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tfrec-grpc"),
+            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+            maximum_concurrent_rpcs=max_concurrent_rpcs)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self.registry),
+                                                                            self._server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.registry), self._server)
+        self._started = False
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self) -> int:
+        """Loads the models, binds (port 0: a free port), starts serving and polling."""
+        self.registry.poll()
+        if not self.registry.served():
+            log.warning("no model version could be loaded yet; serving NOT_FOUND until one appears")
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
+        port = self._server.add_insecure_port(f"{host}:{self.port}")
+        if port == 0:
+            raise OSError(f"could not bind {self.host}:{self.port}")
+        self.port = port
+        self._server.start()
+        self._started = True
+        self.registry.start_polling(self.poll_seconds)
+        return port
+
+    def stop(self, grace_seconds: float = 5.0) -> None:
+        """Refuses new calls, lets running ones finish for up to ``grace_seconds``, stops polling."""
+        self.registry.stop_polling()
+        if self._started:
+            self._server.stop(grace_seconds).wait(grace_seconds + 1)
+            self._started = False
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def serve(args: argparse.Namespace) -> int:
+    """``tfrec serve``: runs until SIGTERM or SIGINT, then shuts down within the grace period."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = ModelServer(base=args.base, model_config_file=args.model_config_file, host=args.host,
+                         port=args.port, poll_seconds=args.poll_seconds, max_message_mb=args.max_message_mb,
+                         max_workers=args.max_workers, max_string_mb=args.max_string_mb)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    port = server.start()
+    served = ", ".join(f"{name} v{versions[-1]}" for name, versions in server.registry.served().items()) or "none yet"
+    print(f"tfrec model server listening on {args.host}:{port} (models: {served})", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s without TLS or authentication", args.host)
+    while not stop.wait(1.0):
+        pass
+    log.info("shutting down (grace %.0fs)", args.grace_seconds)
+    server.stop(args.grace_seconds)
+    print("tfrec model server stopped", flush=True)
+    return 0

@@ -1,0 +1,215 @@
+"""Which model versions are served, and how they are swapped while requests run.
+
+Like TF Serving's file-system source, the registry watches each model's base
+path for integer version folders (anything else, such as the hidden
+temporary folders of an export in progress, is ignored), decides which
+versions to serve from the model's version policy (default: the newest one),
+loads a new version completely, warm-up included, and only then publishes
+it. Publishing replaces one dictionary reference, so a request that already
+took a servable keeps using it to the end while new requests see the new
+version; the old one is dropped from the dictionary afterwards and freed when
+its last request finishes.
+
+Models come from a ``models.config`` (``model_config_list``: name,
+``base_path``, ``model_version_policy``, ``version_labels``) or, without one,
+from every folder under the base path that holds a version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+
+import grpc
+from tensorflow_serving.apis import get_model_status_pb2
+from tensorflow_serving.config import model_server_config_pb2
+
+from tfrec.export.serving_config import model_names, read_models_config
+from tfrec.export.versions import existing_versions
+from tfrec.serving.errors import ServingError
+from tfrec.serving.request_validation import RequestLimits
+from tfrec.serving.servable import Servable, load_servable
+
+log = logging.getLogger("tfrec.serving")
+
+State = get_model_status_pb2.ModelVersionStatus.State
+MAX_LOAD_ATTEMPTS = 3  # a version that fails this often is left unserved (and reported)
+
+
+@dataclasses.dataclass
+class VersionStatus:
+    state: int
+    error: str = ""
+    attempts: int = 0
+
+
+def default_model_config(base: str) -> model_server_config_pb2.ModelServerConfig:
+    """Every model folder under ``base``, newest version only: what a bare base path means."""
+    config = model_server_config_pb2.ModelServerConfig()
+    for name in model_names(base):
+        entry = config.model_config_list.config.add(name=name, model_platform="tensorflow")
+        entry.base_path = os.path.abspath(os.path.join(base, name))
+    return config
+
+
+def wanted_versions(model_config, on_disk: list[int]) -> list[int]:
+    """The versions of ``on_disk`` (ascending) that the model's version policy serves."""
+    policy = model_config.model_version_policy
+    choice = policy.WhichOneof("policy_choice")
+    if choice == "all":
+        return list(on_disk)
+    if choice == "specific":
+        return [v for v in on_disk if v in set(policy.specific.versions)]
+    count = policy.latest.num_versions if choice == "latest" and policy.latest.num_versions > 0 else 1
+    return on_disk[-count:]
+
+
+class ServableRegistry:
+    """The served versions of every model, their load states, and the poller that updates them."""
+
+    def __init__(self, base: str | None = None, model_config_file: str | None = None,
+                 limits: RequestLimits = RequestLimits()):
+        if base is None and model_config_file is None:
+            raise ValueError("give a model base path or a models.config file")
+        self.base, self.model_config_file, self.limits = base, model_config_file, limits
+        self._served: dict[str, dict[int, Servable]] = {}  # replaced, never mutated
+        self._status: dict[str, dict[int, VersionStatus]] = {}
+        self._labels: dict[str, dict[str, int]] = {}
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- which models -------------------------------------------------------------------------
+    def _model_configs(self) -> list:
+        if self.model_config_file is not None:
+            config = read_models_config(self.model_config_file)
+            if config.WhichOneof("config") != "model_config_list":
+                raise ValueError(f"{self.model_config_file}: only model_config_list is supported")
+            entries = list(config.model_config_list.config)
+            for entry in entries:
+                if entry.model_platform not in ("", "tensorflow"):
+                    raise ValueError(f"{self.model_config_file}: model {entry.name!r} has platform "
+                                     f"{entry.model_platform!r}; only 'tensorflow' is served")
+            return entries
+        return list(default_model_config(self.base).model_config_list.config) if os.path.isdir(self.base) else []
+
+    # -- loading and unloading ----------------------------------------------------------------
+    def poll(self) -> None:
+        """Loads wanted versions that are not served yet, then unloads the unwanted ones.
+
+        Like TF Serving's availability-preserving policy, a model's old version
+        stays served while none of its wanted versions could be loaded; the
+        versions of a model whose folder disappeared (or holds no version any
+        more) are unloaded.
+        """
+        with self._write_lock:
+            configs = self._model_configs()
+            self._labels = {c.name: dict(c.version_labels) for c in configs}
+            wanted = {}
+            for config in configs:
+                on_disk = existing_versions(config.base_path)
+                wanted[config.name] = set(wanted_versions(config, on_disk))
+                for version in sorted(wanted[config.name]):
+                    if version not in self._served.get(config.name, {}):
+                        self._load(config.name, version, os.path.join(config.base_path, str(version)))
+            for name, versions in list(self._served.items()):
+                keep = wanted.get(name, set())
+                if keep and not keep & set(versions):
+                    continue  # availability first: keep the old version until a wanted one loaded
+                for version in sorted(set(versions) - keep):
+                    self._unload(name, version)
+
+    def _load(self, name: str, version: int, path: str) -> None:
+        status = self._status.setdefault(name, {}).setdefault(version, VersionStatus(State.START))
+        if status.state == State.END and status.attempts >= MAX_LOAD_ATTEMPTS:
+            return
+        status.state, status.attempts = State.LOADING, status.attempts + 1
+        started = time.perf_counter()
+        try:
+            servable = load_servable(name, version, path, self.limits)
+        except Exception as e:  # noqa: BLE001 - a bad version must not stop the others
+            status.state, status.error = State.END, f"{type(e).__name__}: {e}"
+            log.error("failed to load %s version %d (attempt %d): %s", name, version, status.attempts, e)
+            return
+        served = {**self._served, name: {**self._served.get(name, {}), version: servable}}
+        self._served = served  # the atomic swap: readers see the old or the new dictionary
+        status.state, status.error = State.AVAILABLE, ""
+        log.info("serving %s version %d from %s (loaded in %.1fs)", name, version, path,
+                 time.perf_counter() - started)
+
+    def _unload(self, name: str, version: int) -> None:
+        remaining = {v: s for v, s in self._served.get(name, {}).items() if v != version}
+        served = {**self._served, name: remaining}
+        if not remaining:
+            del served[name]
+        self._served = served
+        self._status[name][version].state = State.END
+        log.info("unloaded %s version %d", name, version)
+
+    # -- lookups ------------------------------------------------------------------------------
+    def resolve(self, model_spec) -> Servable:
+        """The servable a ``ModelSpec`` asks for: a version, a label, or the newest."""
+        served = self._served  # one read: the same snapshot for the whole lookup
+        name = model_spec.name
+        if not name:
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "model_spec.name is empty")
+        versions = served.get(name)
+        if not versions:
+            known = ", ".join(sorted(served)) or "none"
+            raise ServingError(grpc.StatusCode.NOT_FOUND,
+                               f"model '{name}' is not served here (served models: {known})")
+        choice = model_spec.WhichOneof("version_choice")
+        if choice == "version":
+            version = model_spec.version.value
+        elif choice == "version_label":
+            label = model_spec.version_label
+            if label not in self._labels.get(name, {}):
+                raise ServingError(grpc.StatusCode.NOT_FOUND,
+                                   f"model '{name}' has no version label '{label}'")
+            version = self._labels[name][label]
+        else:
+            return versions[max(versions)]
+        if version not in versions:
+            raise ServingError(grpc.StatusCode.NOT_FOUND,
+                               f"version {version} of model '{name}' is not served "
+                               f"(served versions: {', '.join(map(str, sorted(versions)))})")
+        return versions[version]
+
+    def status(self, name: str, version: int | None = None) -> list[tuple[int, VersionStatus]]:
+        """``(version, status)`` of every known version of ``name``, or of ``version`` only."""
+        known = dict(self._status.get(name, {}))
+        if not known:
+            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}")
+        if version is not None:
+            if version not in known:
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Could not find version {version} of model {name}")
+            return [(version, known[version])]
+        return sorted(known.items())
+
+    def served(self) -> dict[str, list[int]]:
+        return {name: sorted(versions) for name, versions in self._served.items()}
+
+    # -- the poller ---------------------------------------------------------------------------
+    def start_polling(self, seconds: float) -> None:
+        """Re-scans every ``seconds`` in a daemon thread until :meth:`stop_polling`."""
+        if seconds <= 0 or self._thread is not None:
+            return
+
+        def loop():
+            while not self._stop.wait(seconds):
+                try:
+                    self.poll()
+                except Exception:  # noqa: BLE001 - keep serving what is loaded
+                    log.exception("model poll failed; keeping the served versions")
+
+        self._thread = threading.Thread(target=loop, name="tfrec-model-poller", daemon=True)
+        self._thread.start()
+
+    def stop_polling(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
