@@ -1,0 +1,233 @@
+"""EASE: a closed-form linear item-item model, the strongest simple baseline for implicit feedback.
+
+EASE (Embarrassingly Shallow Autoencoder; Steck, "Embarrassingly Shallow
+Autoencoders for Sparse Data", WWW 2019) learns an item-item weight matrix
+``B`` that reconstructs each user's binary interaction row from the *other*
+items in it:
+
+    min_B ||X - X B||_F^2 + l2 * ||B||_F^2   subject to   diag(B) = 0
+
+with the closed form ``P = (X^T X + l2 * I)^-1``,
+``B = I - P * diag(1 / diag(P))`` (column j of ``P`` divided by ``P[j, j]``),
+which has a zero diagonal. A user's scores are ``x_u B``: every item is scored
+by how strongly it co-occurs with the items the user already has.
+
+One ``num_items x num_items`` inverse (O(items^3) time, O(items^2) memory)
+makes it practical up to some tens of thousands of items; the single
+hyper-parameter ``l2`` is chosen on the validation split with
+:func:`tune_on_validation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+__all__ = ["EASE", "DEFAULT_L2_GRID", "tune_on_validation", "interaction_matrix"]
+
+DEFAULT_L2_GRID = (50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0)
+"""Regularisation strengths tried by :func:`tune_on_validation` (MovieLens-sized data)."""
+
+# Above this catalogue size the dense item-item inverse needs > 3 GB in float64.
+MAX_ITEMS = 20_000
+
+
+def _item_index(item_ids: Sequence[str]) -> pd.Index:
+    index = pd.Index(np.asarray(list(item_ids), dtype=object).astype(str).astype(object))
+    if len(index) == 0:
+        raise ValueError("item_ids is empty; there is no catalogue to score")
+    if not index.is_unique:
+        dup = index[index.duplicated()].unique()
+        raise ValueError(f"item_ids must be unique; got duplicates, e.g. {list(dup[:3])}")
+    return index
+
+
+def interaction_matrix(
+    interactions: pd.DataFrame, item_index: pd.Index
+) -> tuple[pd.Index, sp.csr_matrix, int]:
+    """Binary ``users x items`` CSR of ``interactions`` over the catalogue ``item_index``.
+
+    Repeated (user, item) pairs count once; rows whose item is not in the
+    catalogue are dropped. Users are ordered by first appearance.
+
+    Returns:
+      ``(user_index, matrix, unknown_items)``: the row index (str user ids),
+      the float32 binary matrix and the number of dropped rows.
+
+    Raises:
+      ValueError: ``interactions`` is not a DataFrame with ``user_id`` and
+        ``item_id`` columns, or has no interaction with a catalogue item.
+    """
+    if not isinstance(interactions, pd.DataFrame):
+        raise ValueError(f"interactions must be a DataFrame; got {type(interactions).__name__}")
+    missing = [c for c in ("user_id", "item_id") if c not in interactions.columns]
+    if missing:
+        raise ValueError(
+            f"interactions is missing column(s) {missing}; it has {list(interactions.columns)}"
+        )
+    users = interactions["user_id"].astype(str).to_numpy(dtype=object)
+    cols = item_index.get_indexer(interactions["item_id"].astype(str).to_numpy(dtype=object))
+    known = cols >= 0
+    if not known.any():
+        raise ValueError(
+            f"none of the {len(interactions)} interactions has an item in the catalogue "
+            f"of {len(item_index)} items"
+        )
+    user_index = pd.Index(pd.unique(users[known]), dtype=object)
+    rows = user_index.get_indexer(users[known])
+    matrix = sp.csr_matrix(
+        (np.ones(int(known.sum()), dtype=np.float32), (rows, cols[known])),
+        shape=(len(user_index), len(item_index)),
+    )
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    matrix.sort_indices()
+    return user_index, matrix, int((~known).sum())
+
+
+class EASE:
+    """EASE item-item model with the ``fit(frame)`` / ``score(user_ids)`` baseline API.
+
+    Usage::
+
+        model = EASE(item_ids, l2=500).fit(split.train)
+        evaluate(model.score, eval_set)   # or evaluate(model, eval_set)
+
+    Args:
+      item_ids: the catalogue index to score over (position = column), the
+        same ``item_ids`` the evaluation set was built with; unique.
+      l2: the ridge strength ``lambda`` > 0 added to the Gram matrix diagonal.
+
+    Attributes (after :meth:`fit`):
+      weights: ``[num_items, num_items]`` float32 ``B``, zero diagonal.
+      user_ids: index of the users whose training rows :meth:`score` uses.
+      unknown_items: training interactions whose item is not in ``item_ids``.
+    """
+
+    def __init__(self, item_ids: Sequence[str], l2: float = 500.0):
+        self.item_ids = _item_index(item_ids)
+        if len(self.item_ids) > MAX_ITEMS:
+            raise ValueError(
+                f"EASE inverts a dense {len(self.item_ids)} x {len(self.item_ids)} matrix; "
+                f"catalogues above {MAX_ITEMS:,} items need too much memory"
+            )
+        if isinstance(l2, bool) or not isinstance(l2, (int, float, np.integer, np.floating)) or not l2 > 0:
+            raise ValueError(f"l2 must be a positive number; got {l2!r}")
+        self.l2 = float(l2)
+        self.weights: np.ndarray | None = None
+        self.user_ids: pd.Index | None = None
+        self.unknown_items = 0
+        self._history: sp.csr_matrix | None = None
+
+    @property
+    def num_items(self) -> int:
+        return len(self.item_ids)
+
+    def fit(self, interactions: pd.DataFrame) -> "EASE":
+        """Solves for ``B`` on the binary user x item matrix of ``interactions``.
+
+        ``interactions`` needs ``user_id`` and ``item_id`` columns; ratings and
+        repeats are ignored. These rows are also the history :meth:`score`
+        multiplies with ``B``.
+        """
+        self.user_ids, matrix, self.unknown_items = interaction_matrix(interactions, self.item_ids)
+        gram = (matrix.T @ matrix).toarray().astype(np.float64)
+        gram[np.diag_indices_from(gram)] += self.l2
+        precision = np.linalg.inv(gram)
+        weights = precision / (-np.diag(precision))  # column j scaled by -1 / P[j, j]
+        weights[np.diag_indices_from(weights)] = 0.0
+        self.weights = weights.astype(np.float32)
+        self._history = matrix
+        return self
+
+    def score(self, user_ids: Sequence[str] | np.ndarray) -> np.ndarray:
+        """``[len(user_ids), num_items]`` float32 scores ``x_u B``.
+
+        ``x_u`` is the user's binary training row; users not in the training
+        frame have an empty history and get all-zero scores.
+        """
+        if self.weights is None:
+            raise ValueError("EASE.score called before fit()")
+        ids = np.atleast_1d(np.asarray(user_ids, dtype=object)).astype(str)
+        rows = self.user_ids.get_indexer(ids)
+        known = rows >= 0
+        out = np.zeros((len(ids), self.num_items), dtype=np.float32)
+        if known.any():
+            out[known] = self._history[rows[known]] @ self.weights
+        return out
+
+    __call__ = score
+
+
+def tune_on_validation(
+    item_ids: Sequence[str],
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    l2_grid: Sequence[float] = DEFAULT_L2_GRID,
+    metric: str = "ndcg@10",
+    batch_size: int = 512,
+    extend: int = 3,
+    factor: float = 2.5,
+) -> tuple[EASE, dict[float, dict[str, float]]]:
+    """Picks ``l2`` by full-ranking ``metric`` on the validation split.
+
+    Each candidate is fitted on ``train`` and evaluated with the project's
+    harness (seen = ``train``, target = ``val``); the first best ``l2`` in
+    grid order wins ties. A best value on the edge of the grid means the
+    optimum may lie outside it, so the search then steps past that edge
+    (``l2 * factor`` above the largest, ``l2 / factor`` below the smallest)
+    while the metric improves, at most ``extend`` times.
+
+    Returns:
+      ``(model, results)``: the EASE model fitted on ``train`` with the best
+      ``l2`` and ``{l2: validation metrics}`` for every candidate.
+
+    Raises:
+      ValueError: an empty grid, or ``metric`` not computed by the harness.
+    """
+    from tfrec.evaluation.full_ranking import EvaluationSet, evaluate
+
+    grid = [float(v) for v in l2_grid]
+    if not grid:
+        raise ValueError("l2_grid is empty; give at least one regularisation strength")
+    k = _metric_k(metric)
+    eval_set = EvaluationSet.from_frames(
+        seen=train, target=val, user_ids=train["user_id"].astype(str).unique(), item_ids=item_ids
+    )
+    if isinstance(extend, bool) or not isinstance(extend, (int, np.integer)) or extend < 0:
+        raise ValueError(f"extend must be a non-negative integer; got {extend!r}")
+    if not factor > 1:
+        raise ValueError(f"factor must be > 1; got {factor!r}")
+    results: dict[float, dict[str, float]] = {}
+    best, best_value = None, -np.inf
+
+    def trial(l2: float) -> bool:
+        nonlocal best, best_value
+        model = EASE(item_ids, l2=l2).fit(train)
+        results[l2] = evaluate(model.score, eval_set, ks=(k,), batch_size=batch_size)
+        if results[l2][metric] > best_value:
+            best, best_value = model, results[l2][metric]
+            return True
+        return False
+
+    for l2 in grid:
+        trial(l2)
+    for edge, step in ((max(grid), factor), (min(grid), 1.0 / factor)):
+        l2 = edge
+        for _ in range(extend if best.l2 == edge else 0):
+            l2 *= step
+            if not trial(l2):
+                break
+    return best, results
+
+
+def _metric_k(metric: str) -> int:
+    name, _, k = str(metric).partition("@")
+    if name not in ("recall", "ndcg", "hit_rate") or not k.isdigit() or int(k) < 1:
+        raise ValueError(
+            f"metric must look like 'ndcg@10', 'recall@20' or 'hit_rate@10'; got {metric!r}"
+        )
+    return int(k)
