@@ -83,3 +83,21 @@ def tiny_multimodal_run(tiny_config_path, tmp_path_factory) -> pathlib.Path:
     run = tmp_path_factory.mktemp("runs") / "tiny_mm"
     train_retrieval(from_dict(RetrievalConfig, values), str(run), log=lambda *_: None)
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_sequential_run(tiny_config_path, tmp_path_factory) -> pathlib.Path:
+    """A trained tiny run whose query tower reads the user's last 8 items (causal Transformer)."""
+    import yaml
+
+    from tfrec.config import from_dict, RetrievalConfig
+    from tfrec.training.retrieval_trainer import train_retrieval
+
+    values = yaml.safe_load(tiny_config_path.read_text())
+    values["model"]["history"] = {"length": 8, "dim": 16}
+    values["train"].update({"epochs": 5, "early_stopping_patience": 5})
+    values["export"]["max_k"] = 40
+    values["name"] = "tiny-seq"
+    run = tmp_path_factory.mktemp("runs") / "tiny_seq"
+    train_retrieval(from_dict(RetrievalConfig, values), str(run), log=lambda *_: None)
+    return run

@@ -82,6 +82,27 @@ class ContentConfig:
 
 
 @dataclasses.dataclass
+class HistoryConfig:
+    """The query tower's reading of the user's recent items (``length: 0`` turns it off).
+
+    encoder: ``transformer`` (causal self-attention), ``gru`` or ``mean``.
+    use_content: add the items' cached content vectors to their id embeddings.
+    """
+
+    length: int = 0
+    encoder: str = "transformer"
+    dim: int = 64
+    num_layers: int = 1
+    num_heads: int = 2
+    dropout: float = 0.1
+    use_content: bool = True
+
+    @property
+    def enabled(self) -> bool:
+        return self.length > 0
+
+
+@dataclasses.dataclass
 class RetrievalModelConfig:
     """Two-tower shape and the retrieval task's options."""
 
@@ -100,6 +121,7 @@ class RetrievalModelConfig:
     embedding_l2: float = 0.0
     id_dropout: float = 0.0
     item_bias: bool = False
+    history: HistoryConfig = dataclasses.field(default_factory=HistoryConfig)
     content: ContentConfig = dataclasses.field(default_factory=ContentConfig)
 
 
@@ -190,3 +212,103 @@ def load_config(path: str, cls: type[T] = RetrievalConfig, overrides: dict | Non
 def save_config(config, path: str) -> None:
     with atomic_file(path) as f:
         yaml.safe_dump(dataclasses.asdict(config), f, sort_keys=False)
+
+
+RANKING_TASKS = ("rating", "engagement", "listwise")
+
+
+@dataclasses.dataclass
+class CandidateConfig:
+    """Retrieved candidate lists to train an engagement or listwise ranker on.
+
+    retrieval_run: a trained retrieval run (same data and split) whose model
+    retrieves each list; empty to train on the interaction rows instead.
+    k: candidates per list (the two-stage serving default too).
+    recent_train_positives: besides each user's validation item, also make a
+    list for each of the user's latest N training items (more lists; their
+    candidates come from a model that trained on them, so off by default).
+    include_positive: put the target into its list (replacing the weakest
+    candidate) when retrieval missed it; otherwise such lists are dropped.
+    """
+
+    retrieval_run: str = ""
+    k: int = 100
+    recent_train_positives: int = 0
+    include_positive: bool = True
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.retrieval_run)
+
+
+@dataclasses.dataclass
+class RankingModelConfig:
+    """Ranking model: user and item encoders → DCN-v2 cross layers → deep MLP → one head per task.
+
+    tasks: task → loss weight; tasks are ``rating`` (MSE, RMSE), ``engagement``
+    (binary cross-entropy, AUC) and ``listwise`` (softmax or ListMLE over a
+    retrieved list, NDCG). ``listwise`` needs ``candidates``.
+    projection_dim: low-rank cross layers (``0``: full rank).
+    bias_terms: the rating is global mean + user bias + item bias + the network's output.
+    engagement_threshold: on interaction rows, a rating at or above it counts as engaged.
+    use_retrieval_score: the retrieval model's score of the pair is an input
+    feature (candidate-list training only; the ranking export then takes it).
+    """
+
+    id_embedding_dim: int = 32
+    feature_embedding_dim: int = 16
+    use_user_features: bool = True
+    use_item_features: bool = True
+    num_oov_buckets: int = 1
+    embedding_l2: float = 0.0
+    bias_l2: float = 0.0
+    kernel_l2: float = 0.0
+    cross_layers: int = 1
+    projection_dim: int = 0
+    deep_dims: list = dataclasses.field(default_factory=lambda: [192, 192])
+    dropout: float = 0.0
+    bias_terms: bool = True
+    tasks: dict = dataclasses.field(default_factory=lambda: {"rating": 1.0})
+    listwise_loss: str = "softmax"
+    engagement_threshold: float = 4.0
+    use_retrieval_score: bool = False
+    content: ContentConfig = dataclasses.field(default_factory=ContentConfig)
+
+    def __post_init__(self):
+        if not self.tasks or not isinstance(self.tasks, dict):
+            raise ConfigError(f"model.tasks must map task names {RANKING_TASKS} to loss weights, got {self.tasks!r}")
+        unknown = sorted(set(self.tasks) - set(RANKING_TASKS))
+        if unknown:
+            raise ConfigError(f"model.tasks has unknown task(s) {unknown}; known tasks: {list(RANKING_TASKS)}")
+        if self.listwise_loss not in ("softmax", "listmle"):
+            raise ConfigError(f"model.listwise_loss must be 'softmax' or 'listmle', got {self.listwise_loss!r}")
+        if self.content.mode not in ("none", "cached"):
+            raise ConfigError(f"ranking reads item content as cached vectors: model.content.mode must be "
+                              f"'none' or 'cached', got {self.content.mode!r}")
+
+
+@dataclasses.dataclass
+class RankingTrainConfig(TrainConfig):
+    """``TrainConfig`` plus the validation slice used when the split has none (random splits).
+
+    monitor: ``auto`` (the first task's validation metric) or a Keras log name.
+    """
+
+    validation_fraction: float = 0.1
+    monitor: str = "auto"
+
+
+@dataclasses.dataclass
+class RankingConfig:
+    name: str = "ranking"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: RankingModelConfig = dataclasses.field(default_factory=RankingModelConfig)
+    candidates: CandidateConfig = dataclasses.field(default_factory=CandidateConfig)
+    train: RankingTrainConfig = dataclasses.field(default_factory=RankingTrainConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        if "listwise" in self.model.tasks and not self.candidates.enabled:
+            raise ConfigError("model.tasks 'listwise' needs candidate lists: set candidates.retrieval_run")
+        if self.model.use_retrieval_score and not self.candidates.enabled:
+            raise ConfigError("model.use_retrieval_score needs candidates.retrieval_run")

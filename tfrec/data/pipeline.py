@@ -74,16 +74,19 @@ class FeatureJoin:
 
 
 def interaction_dataset(
-    frame: pd.DataFrame, join: FeatureJoin, batch_size: int, shuffle_seed: int | None = None
+    frame: pd.DataFrame, join: FeatureJoin, batch_size: int, shuffle_seed: int | None = None,
+    row_features: dict | None = None,
 ) -> tf.data.Dataset:
     """Batches of joined features for the ``(user_id, item_id)`` rows of ``frame``.
 
     With ``shuffle_seed`` the rows are reshuffled every epoch (training);
-    without, they keep their order (evaluation).
+    without, they keep their order (evaluation). ``row_features`` adds arrays
+    aligned with the rows (e.g. each interaction's history).
     """
     ds = tf.data.Dataset.from_tensor_slices(
         {"user_id": frame.user_id.to_numpy(dtype=str).astype(object),
-         "item_id": frame.item_id.to_numpy(dtype=str).astype(object)}
+         "item_id": frame.item_id.to_numpy(dtype=str).astype(object),
+         **(row_features or {})}
     )
     if shuffle_seed is not None:
         ds = ds.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfrec.data.history import HISTORY, PAD
 from tfrec.data.pipeline import FeatureJoin, id_dataset
 
 
@@ -19,13 +20,21 @@ class EmbeddingScorer:
 
     Item embeddings are computed once at construction; call it again after
     the weights change (the validation callback makes a new one per epoch).
+    ``histories`` (user → recent items, for a sequential query tower) is the
+    history each user's query is made with; unknown users get an empty one.
     """
 
-    def __init__(self, model, join: FeatureJoin, item_ids, batch_size: int = 4096):
-        self.model, self.join = model, join
+    def __init__(self, model, join: FeatureJoin, item_ids, batch_size: int = 4096, histories: dict | None = None):
+        self.model, self.join, self.histories = model, join, histories
         self.item_embeddings = candidate_embeddings(model.candidate_tower, join, item_ids, batch_size)
 
     def __call__(self, user_ids) -> np.ndarray:
         ids = tf.constant(np.asarray(user_ids, dtype=str).astype(object))
-        queries = self.model.query_tower(self.join({"user_id": ids}))
+        features = self.join({"user_id": ids})
+        if self.histories is not None:
+            length = len(next(iter(self.histories.values()))) if self.histories else 1
+            empty = np.full(length, PAD, dtype=object)
+            features[HISTORY] = tf.constant(np.stack([self.histories.get(u, empty) for u in user_ids])
+                                            if len(user_ids) else np.zeros((0, length), object), tf.string)
+        queries = self.model.query_tower(features)
         return tf.matmul(queries, self.item_embeddings, transpose_b=True).numpy()

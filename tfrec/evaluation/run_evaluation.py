@@ -28,12 +28,14 @@ def evaluate_run(run_dir: str, log=print) -> dict[str, dict[str, dict[str, float
     model = exp.load_model(run_dir)
     ks, batch_size = tuple(exp.config.eval.ks), exp.config.eval.batch_size
     test = exp.split.test
+    histories = exp.query_histories(exp.seen_before_test())
     eval_set = EvaluationSet.from_frames(
         seen=exp.seen_before_test(), target=test, user_ids=test.user_id.unique(), item_ids=exp.item_ids
     )
     results = {"warm": {
         "popularity": evaluate(PopularityBaseline(exp.item_ids).fit(exp.split.train).score, eval_set, ks, batch_size),
-        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, exp.item_ids), eval_set, ks, batch_size),
+        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, exp.item_ids, histories=histories),
+                                  eval_set, ks, batch_size),
     }}
     log(f"{exp.dataset.name}, {exp.split.method} split, test users {len(test.user_id.unique()):,}, "
         f"full ranking over {len(exp.item_ids):,} items, seen items excluded")
@@ -57,5 +59,7 @@ def evaluate_cold_start(exp, model, ks, batch_size) -> dict[str, dict[str, float
     return {
         "random": evaluate(RandomBaseline(len(exp.cold_items), seed=exp.config.train.seed).score,
                            eval_set, ks, batch_size),
-        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, exp.cold_items), eval_set, ks, batch_size),
+        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, exp.cold_items,
+                                                  histories=exp.query_histories(exp.seen_before_test())),
+                                  eval_set, ks, batch_size),
     }

@@ -3,6 +3,10 @@
 Signature ``serving_default``:
   inputs  ``user_id`` string [B], ``k`` int32 scalar in [1, max_k];
   outputs ``item_ids`` string [B, k], ``scores`` float32 [B, k].
+Signature ``with_history`` (models with a history encoder): also ``history``
+string [B, L] — the user's latest items, newest last, padded with "" — so a
+client's fresh events change the recommendations at once. ``serving_default``
+uses each user's stored history (their latest items in the data set).
 
 The user's features are looked up inside the model from its id, so a client
 sends only the id; an unknown id uses the out-of-vocabulary embedding and
@@ -24,6 +28,7 @@ import tensorflow_recommenders as tfrs
 
 from tfrec.atomic import atomic_directory
 from tfrec.data.feature_table import FeatureTable
+from tfrec.data.history import HISTORY, PAD, latest_items
 from tfrec.evaluation.embedding_scorer import candidate_embeddings
 from tfrec.export.versions import next_version
 from tfrec.export.warmup import retrieval_warmup_requests, write_warmup_requests
@@ -54,28 +59,70 @@ class SeenItems(tf.Module):
         return tf.gather(ragged, self._row.lookup(user_ids)).to_tensor(default_value="")
 
 
+class UserHistories(tf.Module):
+    """Each known user's latest ``length`` items (newest last, left-padded), by user id."""
+
+    def __init__(self, interactions: pd.DataFrame, length: int):
+        super().__init__()
+        latest = latest_items(interactions, length)
+        users = np.asarray(list(latest), dtype=object)
+        self._row = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.constant(users, tf.string), tf.range(len(users), dtype=tf.int64)),
+            default_value=len(users),
+        )
+        rows = np.stack([*latest.values(), np.full(length, PAD, dtype=object)])
+        self._histories = tf.Variable(rows.astype(str).astype(object), dtype=tf.string, trainable=False)
+
+    def __call__(self, user_ids: tf.Tensor) -> tf.Tensor:
+        return tf.gather(self._histories, self._row.lookup(user_ids))
+
+
 class RetrievalService(tf.Module):
-    """User id → top-k item ids and scores; the object behind the SavedModel."""
+    """User id (and recent items) → top-k item ids and scores; the object behind the SavedModel."""
 
     def __init__(self, query_tower, users: FeatureTable, index: tfrs.layers.factorized_top_k.BruteForce,
-                 num_items: int, max_k: int, seen: SeenItems | None):
+                 num_items: int, max_k: int, seen: SeenItems | None, histories: UserHistories | None = None,
+                 history_length: int = 0):
         super().__init__()
         self.query_tower, self.users, self.index, self.seen = query_tower, users, index, seen
+        self.histories, self.history_length = histories, history_length
         self.max_k = min(max_k, num_items)
-        self.fetch_k = min(num_items, self.max_k + (seen.max_count if seen else 0))
+        self.fetch_k = min(num_items, self.max_k + (seen.max_count if seen else 0) + history_length)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"),
                                   tf.TensorSpec([], tf.int32, name="k")])
     def serve(self, user_id, k):
+        """Recommendations from what the model knows of the user (their stored history)."""
+        history = self.histories(user_id) if self.histories is not None else None
+        return self._top_k(user_id, history, k)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"),
+                                  tf.TensorSpec([None, None], tf.string, name="history"),
+                                  tf.TensorSpec([], tf.int32, name="k")])
+    def serve_with_history(self, user_id, history, k):
+        """Recommendations from the user's latest items as the client sends them (newest last,
+        padded with ""); unknown items are ignored; items in it are not recommended back."""
+        checks = [tf.debugging.assert_equal(tf.shape(history)[0], tf.shape(user_id)[0],
+                                            message="history must have one row per user_id")]
+        with tf.control_dependencies(checks):
+            # A leading pad column makes an empty history [B, 0] a valid [B, 1] one.
+            history = tf.concat([tf.fill([tf.shape(history)[0], 1], PAD), history], axis=1)
+        return self._top_k(user_id, history[:, -self.history_length:], k)
+
+    def _top_k(self, user_id, history, k):
         checks = [
             tf.debugging.assert_greater_equal(k, 1, message="k must be at least 1"),
             tf.debugging.assert_less_equal(k, self.max_k, message=f"k must be at most {self.max_k}"),
         ]
         with tf.control_dependencies(checks):
             features = {"user_id": user_id, **self.users(user_id)}
+            if history is not None:
+                features[HISTORY] = history
             scores, ids = self.index(self.query_tower(features), k=self.fetch_k)
         if self.seen is not None:
             seen = self.seen(user_id)
+            if history is not None:
+                seen = tf.concat([seen, history], axis=1)
             is_seen = tf.reduce_any(tf.equal(ids[:, :, None], seen[:, None, :]), axis=-1)
             scores = tf.where(is_seen, tf.fill(tf.shape(scores), -np.inf), scores)
         top_scores, order = tf.math.top_k(scores, k=k)
@@ -88,7 +135,10 @@ def build_service(exp, model, max_k: int, exclude_seen: bool) -> RetrievalServic
     index = tfrs.layers.factorized_top_k.BruteForce(k=min(max_k, len(item_ids)))
     index.index(embeddings, tf.constant(item_ids.astype(str).astype(object)))
     seen = SeenItems(exp.dataset.interactions) if exclude_seen else None
-    return RetrievalService(model.query_tower, exp.join.users, index, len(item_ids), max_k, seen)
+    length = exp.config.model.history.length
+    histories = UserHistories(exp.dataset.interactions, length) if length else None
+    return RetrievalService(model.query_tower, exp.join.users, index, len(item_ids), max_k, seen,
+                            histories, length)
 
 
 def export_retrieval(exp, model, base: str, version: int | None = None, max_k: int = 100,
@@ -99,7 +149,10 @@ def export_retrieval(exp, model, base: str, version: int | None = None, max_k: i
     service = build_service(exp, model, max_k, exclude_seen)
     path = os.path.join(model_dir, str(version))
     with atomic_directory(path, overwrite=False) as tmp:
-        tf.saved_model.save(service, tmp, signatures={"serving_default": service.serve.get_concrete_function()})
+        signatures = {"serving_default": service.serve.get_concrete_function()}
+        if service.histories is not None:
+            signatures["with_history"] = service.serve_with_history.get_concrete_function()
+        tf.saved_model.save(service, tmp, signatures=signatures)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         items = exp.dataset.items
         with open(os.path.join(tmp, ITEMS_ASSET), "w") as f:

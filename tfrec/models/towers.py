@@ -14,6 +14,7 @@ import tf_keras as keras
 from tfrec.config import RetrievalModelConfig
 from tfrec.data.schema import RecDataset
 from tfrec.data.vocabulary import Vocabularies
+from tfrec.data.history import HISTORY
 from tfrec.models.feature_encoders import BagEmbedding, ContentProjection, IdEmbedding, StandardizedNumber
 
 
@@ -89,8 +90,11 @@ class Tower(keras.Model):
         return x
 
 
-def build_query_tower(dataset: RecDataset, vocabs: Vocabularies, train_users, config: RetrievalModelConfig) -> Tower:
-    """User id embedding, plus user attributes when ``use_user_features``."""
+def build_query_tower(dataset: RecDataset, vocabs: Vocabularies, train_users, config: RetrievalModelConfig,
+                      item_vectors: dict | None = None) -> Tower:
+    """User id embedding, plus user attributes when ``use_user_features``, plus
+    the recent-history encoder when ``config.history`` is enabled (fed the
+    catalogue's cached content vectors, ``item_vectors``, when given)."""
     encoders = {"user_id": IdEmbedding(vocabs["user_id"], config.id_embedding_dim,
                                        config.num_oov_buckets, config.embedding_l2, name="user_id")}
     if config.use_user_features:
@@ -101,6 +105,17 @@ def build_query_tower(dataset: RecDataset, vocabs: Vocabularies, train_users, co
         for column in dataset.user_numeric:
             values = users[column].to_numpy(np.float32)
             encoders[f"user_{column}"] = StandardizedNumber(values.mean(), values.std(), name=f"user_{column}")
+    history = config.history
+    if history.enabled:
+        from tfrec.models.history_encoder import HistoryEncoder
+
+        content = {}
+        if history.use_content and item_vectors:
+            content = {"content_ids": dataset.items.item_id.to_numpy(),
+                       "content_vectors": np.concatenate(list(item_vectors.values()), axis=1)}
+        encoders[HISTORY] = HistoryEncoder(vocabs["item_id"], history.dim, history.length, history.encoder,
+                                           history.num_layers, history.num_heads, history.dropout,
+                                           name=HISTORY, **content)
     return Tower(encoders, config.hidden_dims, config.embedding_dim, config.dropout, config.l2_normalize,
                  constant=config.temperature if config.item_bias else None, name="query_tower")
 

@@ -20,9 +20,11 @@ from tfrec.evaluation.full_ranking import evaluate
 class RankingValidation(keras.callbacks.Callback):
     """Adds ``val_recall_at_K``, ``val_ndcg_at_K`` (and prints one line) every epoch."""
 
-    def __init__(self, eval_set, join, item_ids, k: int = 10, epochs: int | None = None, log=print):
+    def __init__(self, eval_set, join, item_ids, k: int = 10, epochs: int | None = None, log=print,
+                 histories: dict | None = None):
         super().__init__()
         self.eval_set, self.join, self.item_ids, self.k = eval_set, join, item_ids, k
+        self.histories = histories
         self.epochs, self.log = epochs, log
         self.best = None
         self._start = None
@@ -32,7 +34,8 @@ class RankingValidation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        results = evaluate(EmbeddingScorer(self.model, self.join, self.item_ids), self.eval_set, ks=(self.k,))
+        results = evaluate(EmbeddingScorer(self.model, self.join, self.item_ids, histories=self.histories),
+                           self.eval_set, ks=(self.k,))
         logs[f"val_recall_at_{self.k}"] = results[f"recall@{self.k}"]
         logs[f"val_ndcg_at_{self.k}"] = results[f"ndcg@{self.k}"]
         ndcg = results[f"ndcg@{self.k}"]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec.config import RetrievalConfig, load_config
+from tfrec.data.history import HISTORY, history_for, latest_items
 from tfrec.data.pipeline import FeatureJoin
 from tfrec.data.schema import RecDataset, SchemaError
 from tfrec.data.sources import load_dataset
@@ -113,10 +114,22 @@ class Experiment:
     def seen_before_test(self) -> pd.DataFrame:
         return pd.concat([self.split.train, self.split.val], ignore_index=True)
 
+    def train_features(self) -> dict | None:
+        """Per-row features of the training split beyond the ids: each row's history, when read."""
+        length = self.config.model.history.length
+        if not length:
+            return None
+        return {HISTORY: history_for(self.split.train, self.split.train.iloc[:0], length)}
+
+    def query_histories(self, seen: pd.DataFrame) -> dict | None:
+        """Each user's latest items in ``seen``: the history a query is made with, when read."""
+        length = self.config.model.history.length
+        return latest_items(seen, length) if length else None
+
     def build_model(self) -> RetrievalModel:
         m = self.config.model
         return RetrievalModel(
-            build_query_tower(self.dataset, self.vocabs, self.split.train.user_id.to_numpy(), m),
+            build_query_tower(self.dataset, self.vocabs, self.split.train.user_id.to_numpy(), m, self.item_vectors),
             build_candidate_tower(self.dataset, self.vocabs, m, self.tower_featurizer()),
             temperature=m.temperature,
             logq_correction=m.logq_correction,
@@ -139,6 +152,8 @@ class Experiment:
 
         batch = next(iter(id_dataset(self.item_ids[:2], "item_id", self.join, 2)))
         batch.update(next(iter(id_dataset(self.split.train.user_id[:2], "user_id", self.join, 2))))
+        if self.config.model.history.enabled:
+            batch[HISTORY] = tf.fill([2, self.config.model.history.length], "")
         model.query_tower(batch), model.candidate_tower(batch)
         # The checkpoint also holds optimizer slots, which inference does not need.
         model.load_weights(prefix).assert_existing_objects_matched().expect_partial()

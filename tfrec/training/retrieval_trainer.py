@@ -46,7 +46,8 @@ def train_retrieval(config: RetrievalConfig, run_dir: str, log=print) -> dict:
         model = exp.build_model()
         model.compile(optimizer=OPTIMIZERS[config.train.optimizer](learning_rate=config.train.learning_rate))
 
-    train_ds = interaction_dataset(exp.split.train, exp.join, global_batch, shuffle_seed=config.train.seed)
+    train_ds = interaction_dataset(exp.split.train, exp.join, global_batch, shuffle_seed=config.train.seed,
+                                   row_features=exp.train_features())
     k = config.train.monitor_k
     monitor = f"val_ndcg_at_{k}"
     val_set = EvaluationSet.from_frames(
@@ -54,7 +55,8 @@ def train_retrieval(config: RetrievalConfig, run_dir: str, log=print) -> dict:
         user_ids=exp.split.val.user_id.unique(), item_ids=exp.item_ids,
     )
     callbacks = [
-        RankingValidation(val_set, exp.join, exp.item_ids, k=k, epochs=config.train.epochs, log=log),
+        RankingValidation(val_set, exp.join, exp.item_ids, k=k, epochs=config.train.epochs, log=log,
+                          histories=exp.query_histories(exp.split.train)),
         keras.callbacks.ModelCheckpoint(os.path.join(run_dir, WEIGHTS_PREFIX), monitor=monitor, mode="max",
                                         save_best_only=True, save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.train.early_stopping_patience,
