@@ -11,6 +11,7 @@ user's last interaction in test. Models:
   light-features    ids + user attributes + genres, year and title words
   multimodal        light features + MiniLM (BERT) overview + EfficientNet-B0 poster, frozen, cached
   multimodal-rand   the same with a randomly initialised BERT of MiniLM's shape
+  text-only         light features + MiniLM overview, no poster
   sequential        multimodal + the user's last 20 items through a causal Transformer
 
 Warm: full ranking over the catalogue, seen items excluded. Cold: the held-out
@@ -48,6 +49,7 @@ VARIANTS = {
     "light-features": {"model.content.mode": "none"},
     "multimodal": {},
     "multimodal-rand": {"model.content.text.random_init": True},
+    "text-only": {"model.content.image": {}},
     "sequential": {"model.history.length": 20},
 }
 
@@ -59,7 +61,8 @@ def fit_throughput(run_dir: str) -> float:
     exp = Experiment.from_run(run_dir, log=lambda *_: None)
     model = exp.build_model()
     model.compile(optimizer=keras.optimizers.Adam(exp.config.train.learning_rate))
-    ds = interaction_dataset(exp.split.train, exp.join, exp.config.train.batch_size, shuffle_seed=0).cache()
+    ds = interaction_dataset(exp.split.train, exp.join, exp.config.train.batch_size, shuffle_seed=0,
+                             row_features=exp.train_features()).cache()
     model.fit(ds, epochs=1, verbose=0)
     start = time.perf_counter()
     model.fit(ds, epochs=1, verbose=0)

@@ -62,12 +62,9 @@ def history_for(rows: pd.DataFrame, context: pd.DataFrame, length: int) -> np.nd
 def latest_items(interactions: pd.DataFrame, length: int) -> dict[str, np.ndarray]:
     """Each user's last ``length`` items (newest last, left-padded): their history *now*."""
     timeline = chronological(interactions)
-    last = np.r_[timeline.user_id.to_numpy()[1:] != timeline.user_id.to_numpy()[:-1], True]
-    # The history "after" the last row = preceding items of a virtual next row.
-    shifted = preceding_items(pd.concat([timeline, timeline.iloc[:0]]), length)
-    histories = {}
+    users = timeline.user_id.to_numpy()
     items = timeline.item_id.to_numpy(dtype=object)
-    for index in np.flatnonzero(last):
-        row = np.append(shifted[index][1:], items[index])
-        histories[timeline.user_id.iat[index]] = row
-    return histories
+    before = preceding_items(timeline, length)
+    last_rows = np.flatnonzero(np.r_[users[1:] != users[:-1], True]) if len(timeline) else []
+    # What comes before a user's last row, shifted by one to make room for that row itself.
+    return {users[i]: np.append(before[i][1:], items[i]) for i in last_rows}
