@@ -25,6 +25,7 @@ setup(
         "pandas==3.1.1",
         "pyarrow==26.0.1",
         "pillow==13.0.0",
+        "matplotlib==3.11.2",
         "pyyaml==6.0.4",
         "safetensors==0.8.0",
         "scipy==1.17.1",

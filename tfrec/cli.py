@@ -1,6 +1,8 @@
 """The ``tfrec`` command: train, evaluate, export, recommend, and data tools.
 
     tfrec train --config pipelines/configs/retrieval_synthetic.yaml --run runs/demo
+    tfrec train --warm-start runs/demo --data NEW_DATA --run runs/demo-2 --export saved_models
+    tfrec tensorboard --run runs/demo --port 6006
     tfrec evaluate --run runs/demo
     tfrec export --run runs/demo --base saved_models
     tfrec recommend --user u1 --k 10 --base saved_models
@@ -9,6 +11,10 @@
     tfrec index add --run runs/demo --items new_items.csv --base saved_models
     tfrec data download movielens-100k --dest data/movielens-100k
     tfrec data check --config pipelines/configs/retrieval_movielens.yaml
+    tfrec train-ranking --config pipelines/configs/ranking_synthetic.yaml --run runs/demo-ranking
+    tfrec evaluate-ranking --run runs/demo-ranking
+    tfrec export-ranking --run runs/demo-ranking --base saved_models
+    tfrec recommend --user u1 --two-stage --candidates 100 --k 10
 
 Errors the user can fix (a bad file, a bad config, a missing run) are printed
 as one clear line and exit with status 2; nothing is half-written.
@@ -32,13 +38,36 @@ def _parse_override(text: str):
 
 
 def cmd_train(args) -> None:
-    from tfrec.config import load_config
+    import os
+
+    from tfrec.config import ConfigError, load_config
+    from tfrec.training.checkpoints import CorruptCheckpointError
     from tfrec.training.retrieval_trainer import train_retrieval
 
     overrides = dict(args.set or [])
     if args.skip_bad_rows:
         overrides["data.skip_bad_rows"] = True
-    train_retrieval(load_config(args.config, overrides=overrides), args.run)
+    config_path = args.config
+    if args.warm_start:  # continue a trained run: its config unless --config names another
+        overrides["train.warm_start"] = args.warm_start
+        config_path = config_path or os.path.join(args.warm_start, "config.yaml")
+    if args.data:
+        overrides["data.path"] = args.data
+    if not config_path:
+        raise ConfigError("tfrec train needs --config (or --warm-start RUN, whose config is then used)")
+    try:
+        train_retrieval(load_config(config_path, overrides=overrides), args.run)
+    except CorruptCheckpointError as e:
+        print(f"tfrec train: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if args.export:
+        cmd_export(argparse.Namespace(run=args.run, base=args.export, version=None, max_k=None, serving_base=None))
+
+
+def cmd_tensorboard(args) -> None:
+    from tfrec.training.tensorboard_server import serve
+
+    serve(args.run, host=args.host, port=args.port)
 
 
 def cmd_evaluate(args) -> None:
@@ -68,13 +97,71 @@ def cmd_export(args) -> None:
     print(f"TF Serving files: {config_path}, {batching_path}")
 
 
+def cmd_report(args) -> None:
+    from tfrec.evaluation.report import write_report
+
+    print(f"report written to {write_report(args.run, args.latency)}")
+
+
 def cmd_index_add(args) -> None:
     from tfrec.export.catalogue_update import add_items
 
     add_items(args.run, args.items, args.base, skip_bad_rows=args.skip_bad_rows, max_k=args.max_k)
 
 
+def cmd_train_ranking(args) -> None:
+    from tfrec.config import RankingConfig, load_config
+    from tfrec.training.ranking_trainer import train_ranking
+
+    train_ranking(load_config(args.config, RankingConfig, overrides=dict(args.set or [])), args.run)
+
+
+def cmd_evaluate_ranking(args) -> None:
+    from tfrec.evaluation.ranking_evaluation import evaluate_ranking_run
+
+    evaluate_ranking_run(args.run, retrieval_run=args.retrieval_run, k=args.candidates)
+
+
+def cmd_export_ranking(args) -> None:
+    from tfrec.export.ranking_export import export_ranking
+    from tfrec.export.serving_config import write_serving_files
+    from tfrec.training.ranking_experiment import RankingExperiment
+
+    exp = RankingExperiment.from_run(args.run)
+    path = export_ranking(exp, exp.load_model(args.run), args.base, version=args.version)
+    print(f"exported ranking model to {path}")
+    config_path, batching_path = write_serving_files(args.base, args.serving_base)
+    print(f"TF Serving files: {config_path}, {batching_path}")
+
+
+def _recommend_two_stage(args) -> None:
+    from tfrec.serving.two_stage import TwoStageRecommender, grpc_stages, two_stage
+
+    if args.server:
+        from tfrec.serving.client import ServingClient
+        from tfrec.serving.errors import ServingError
+
+        try:
+            with ServingClient(args.server, timeout_s=args.timeout) as client:
+                results = two_stage(*grpc_stages(client), args.user, args.k, args.candidates)
+        except ServingError as e:
+            print(f"tfrec recommend: error: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
+        print(f"retrieval top {args.candidates} + ranking (server {args.server})")
+    else:
+        recommender = TwoStageRecommender(args.base, args.version, args.ranking_version)
+        print(f"retrieval version {recommender.retrieval.version}, ranking version {recommender.ranking_version}: "
+              f"top {args.candidates} retrieved, ranked")
+        results = recommender.recommend(args.user, args.k, args.candidates)
+    for user, recs in zip(args.user, results):
+        print(f"\ntop {args.k} for user {user}:")
+        for rank, rec in enumerate(recs, 1):
+            print(f"{rank:>3}. {rec.item_id:<12} {rec.score:8.4f}  (retrieved #{rec.retrieval_rank:<3}) {rec.title}")
+
+
 def cmd_recommend(args) -> None:
+    if args.two_stage:
+        return _recommend_two_stage(args)
     if args.server:
         return _recommend_over_grpc(args)
     from tfrec.serving.saved_model_recommender import SavedModelRecommender
@@ -115,8 +202,10 @@ def cmd_serve(args) -> None:
 
 def add_serve_arguments(parser) -> None:
     """``tfrec serve``'s options; kept here so ``tfrec --help`` needs no TensorFlow import."""
-    parser.add_argument("--base", default="saved_models", help="model base path (every model folder is served)")
-    parser.add_argument("--model-config-file", help="text-format ModelServerConfig (models.config); --base is then ignored")
+    parser.add_argument("--base", help="model base path (every model folder is served; default saved_models); "
+                                       "with --model-config-file: the folder its base paths must lie in "
+                                       "(default: the config file's folder)")
+    parser.add_argument("--model-config-file", help="text-format ModelServerConfig (models.config)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
     parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for new versions (0: never)")
@@ -124,6 +213,9 @@ def add_serve_arguments(parser) -> None:
     parser.add_argument("--max-workers", type=int, default=8, help="request threads")
     parser.add_argument("--max-string-mb", type=float, default=4.0, help="largest string in a request tensor")
     parser.add_argument("--grace-seconds", type=float, default=5.0, help="time running requests get on shutdown")
+    parser.add_argument("--tls-cert", help="PEM server certificate (chain): serve TLS only (with --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument("--tls-client-ca", help="PEM CA whose certificates clients must present (mutual TLS)")
 
 
 def cmd_data_download(args) -> None:
@@ -149,9 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train the retrieval model of a config")
-    p.add_argument("--config", required=True, help="YAML config (see pipelines/configs/)")
+    p = sub.add_parser("train", help="train the retrieval model of a config (rerun an interrupted run to resume it)")
+    p.add_argument("--config", help="YAML config (see pipelines/configs/); with --warm-start, default: that run's")
     p.add_argument("--run", required=True, help="run folder to write")
+    p.add_argument("--warm-start", metavar="RUN", help="continue from a trained run's weights, growing its "
+                                                        "vocabularies for new users and items")
+    p.add_argument("--data", metavar="PATH", help="the data to train on (sets data.path), e.g. new interactions")
+    p.add_argument("--export", metavar="BASE", help="after training, export a new version into this model base path")
     p.add_argument("--set", action="append", type=_parse_override, metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=3")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip and count bad input rows instead of failing")
@@ -177,11 +273,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="model version (default: newest)")
     p.add_argument("--server", metavar="HOST:PORT", help="ask a TF Serving gRPC server instead of loading --base")
     p.add_argument("--timeout", type=float, default=10.0, help="gRPC deadline in seconds (with --server)")
+    p.add_argument("--two-stage", action="store_true",
+                   help="retrieve --candidates items, rank them with the ranking model, print the top --k")
+    p.add_argument("--candidates", type=int, default=100, help="items retrieved for ranking (with --two-stage)")
+    p.add_argument("--ranking-version", type=int, help="ranking model version (default: newest)")
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("train-ranking", help="train the ranking model of a config")
+    p.add_argument("--config", required=True, help="YAML ranking config (see pipelines/configs/ranking_*.yaml)")
+    p.add_argument("--run", required=True, help="run folder to write")
+    p.add_argument("--set", action="append", type=_parse_override, metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=3")
+    p.set_defaults(func=cmd_train_ranking)
+
+    p = sub.add_parser("evaluate-ranking",
+                       help="test RMSE/AUC of a ranking run, and two-stage vs retrieval-only full ranking")
+    p.add_argument("--run", required=True)
+    p.add_argument("--retrieval-run", help="retrieval run of the same split for the two-stage table "
+                                           "(default: the run's candidates.retrieval_run)")
+    p.add_argument("--candidates", type=int, help="items retrieved for ranking (default: candidates.k)")
+    p.set_defaults(func=cmd_evaluate_ranking)
+
+    p = sub.add_parser("export-ranking", help="export a ranking run as a TF Serving SavedModel version")
+    p.add_argument("--run", required=True)
+    p.add_argument("--base", default="saved_models", help="TF Serving model base path")
+    p.add_argument("--version", type=int, help="version number (default: next free integer)")
+    p.add_argument("--serving-base", help="the base path as TF Serving sees it, for models.config")
+    p.set_defaults(func=cmd_export_ranking)
+
+    p = sub.add_parser("tensorboard", help="TensorBoard on a run's tensorboard/ folder (localhost by default)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--port", type=int, default=6006, help="HTTP port (0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.set_defaults(func=cmd_tensorboard)
 
     p = sub.add_parser("serve", help="development gRPC model server (TF Serving's protocol) for a base path")
     add_serve_arguments(p)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("report", help="plots and a Markdown summary of a trained, evaluated run")
+    p.add_argument("--run", required=True)
+    p.add_argument("--latency", help="JSON of latency against corpus size (from benchmarks/serving.py)")
+    p.set_defaults(func=cmd_report)
 
     index = sub.add_parser("index", help="retrieval index tools").add_subparsers(dest="index_command", required=True)
     p = index.add_parser("add", help="embed new items from their content and export a retrieval version with them")

@@ -127,7 +127,19 @@ class RetrievalModelConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
-    """``model.fit`` settings. ``strategy``: auto, default, one_device, mirrored, multi_worker."""
+    """``model.fit`` settings. ``strategy``: auto, default, one_device, mirrored, multi_worker,
+    parameter_server (see ``docs/distributed.md``); ``batch_size`` is per replica.
+
+    cross_replica_negatives: with several replicas, in-batch negatives come
+    from the whole global batch. mixed_precision: ``mixed_float16`` compute
+    (GPUs). jit_compile: XLA auto-clustering (GPUs). keep_checkpoints: epoch
+    checkpoints kept in ``checkpoints/``. backup: resume an interrupted run
+    from ``backup/``. histogram_freq, profile_batch, projector: TensorBoard
+    weight histograms every N epochs, profiled batches (``0``, ``5`` or
+    ``"5,8"``), item-embedding projector. warm_start: a trained run to
+    continue from (its weights, with vocabularies grown for new ids).
+    ps_min_shard_bytes: variables larger than this are sharded over parameter servers.
+    """
 
     batch_size: int = 1024
     epochs: int = 30
@@ -138,11 +150,21 @@ class TrainConfig:
     monitor_k: int = 10
     seed: int = 42
     verbose: int = 0
+    cross_replica_negatives: bool = True
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    keep_checkpoints: int = 3
+    backup: bool = True
+    histogram_freq: int = 1
+    profile_batch: typing.Union[int, str] = 0
+    projector: bool = True
+    warm_start: str = ""
+    ps_min_shard_bytes: int = 262144
 
 
 @dataclasses.dataclass
 class EvalConfig:
-    ks: list = dataclasses.field(default_factory=lambda: [10, 20])
+    ks: list = dataclasses.field(default_factory=lambda: [1, 5, 10, 20, 50])
     batch_size: int = 512
 
 
@@ -253,6 +275,8 @@ class RankingModelConfig:
     engagement_threshold: on interaction rows, a rating at or above it counts as engaged.
     use_retrieval_score: the retrieval model's score of the pair is an input
     feature (candidate-list training only; the ranking export then takes it).
+    activity_features: the user's latest and the item's median training time,
+    the item's log count and their gap (``tfrec.models.activity_features``).
     """
 
     id_embedding_dim: int = 32
@@ -272,6 +296,7 @@ class RankingModelConfig:
     listwise_loss: str = "softmax"
     engagement_threshold: float = 4.0
     use_retrieval_score: bool = False
+    activity_features: bool = False
     content: ContentConfig = dataclasses.field(default_factory=ContentConfig)
 
     def __post_init__(self):
@@ -312,3 +337,6 @@ class RankingConfig:
             raise ConfigError("model.tasks 'listwise' needs candidate lists: set candidates.retrieval_run")
         if self.model.use_retrieval_score and not self.candidates.enabled:
             raise ConfigError("model.use_retrieval_score needs candidates.retrieval_run")
+        if self.model.use_retrieval_score and self.candidates.include_positive:
+            raise ConfigError("model.use_retrieval_score needs candidates.include_positive: false (an inserted "
+                              "target would be the one candidate scored below the list, which the ranker would learn)")

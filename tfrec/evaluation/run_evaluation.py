@@ -20,6 +20,13 @@ from tfrec.models.random_baseline import RandomBaseline
 from tfrec.training.experiment import Experiment
 
 RESULTS_FILE = "evaluation.json"
+# What the printed tables show; evaluation.json and ``tfrec report`` have every K.
+TABLE_KEYS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "hit_rate@10", "mrr", "coverage@10", "users")
+
+
+def _table(results: dict) -> str:
+    present = next(iter(results.values()))
+    return format_table(results, keys=[k for k in TABLE_KEYS if k in present])
 
 
 def evaluate_run(run_dir: str, log=print) -> dict[str, dict[str, dict[str, float]]]:
@@ -39,12 +46,12 @@ def evaluate_run(run_dir: str, log=print) -> dict[str, dict[str, dict[str, float
     }}
     log(f"{exp.dataset.name}, {exp.split.method} split, test users {len(test.user_id.unique()):,}, "
         f"full ranking over {len(exp.item_ids):,} items, seen items excluded")
-    log(format_table(results["warm"]))
+    log(_table(results["warm"]))
     if exp.cold_test is not None and len(exp.cold_test):
         results["cold_start"] = evaluate_cold_start(exp, model, ks, batch_size)
         log(f"\ncold start: {len(exp.cold_items):,} items held out of training, ranked among themselves "
             f"for {results['cold_start'][exp.config.name]['users']:,} users")
-        log(format_table(results["cold_start"]))
+        log(_table(results["cold_start"]))
     save_json(results, os.path.join(run_dir, RESULTS_FILE))
     return results
 
