@@ -1,0 +1,97 @@
+"""The exported ranking SavedModel scores pairs exactly like the model in memory, in a fresh process."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfrec.export.ranking_export import export_ranking
+from tfrec.export.warmup import read_warmup_requests
+from tfrec.training.ranking_experiment import RankingExperiment
+
+QUIET = dict(log=lambda *_: None)
+
+FRESH_PROCESS = """
+import json, sys
+import tfrec, tensorflow as tf
+results = []
+for path, pairs in json.load(open(sys.argv[1])):
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    inputs = {"user_id": tf.constant(pairs["user_id"]), "item_id": tf.constant(pairs["item_id"])}
+    if "retrieval_score" in pairs:
+        inputs["retrieval_score"] = tf.constant(pairs["retrieval_score"], tf.float32)
+    results.append({name: value.numpy().tolist() for name, value in signature(**inputs).items()})
+print(json.dumps(results))
+"""
+
+
+def pairs_of(exp, n=12):
+    rows = exp.base.split.test.iloc[:n]
+    users = rows.user_id.tolist() + ["unknown-user", rows.user_id.iloc[0]]
+    items = rows.item_id.tolist() + [rows.item_id.iloc[0], "unknown-item"]
+    return users, items
+
+
+def in_memory(exp, model, users, items, retrieval_scores=None):
+    from tfrec.models.ranking import RETRIEVAL_SCORE
+    import tensorflow as tf
+
+    features = exp.base.join({"user_id": tf.constant(users), "item_id": tf.constant(items)})
+    if retrieval_scores is not None:
+        features[RETRIEVAL_SCORE] = tf.constant(retrieval_scores, tf.float32)
+    return {k: v.numpy() for k, v in model.serving_outputs(model(features)).items()}
+
+
+def test_fresh_process_gives_the_in_memory_scores(tiny_ranking_run, tiny_listwise_run, tmp_path):
+    """Both kinds of ranker (pairs with rating + engagement; lists with the retrieval score) are
+    exported, then scored by a new Python process that only loads the SavedModels."""
+    cases, expected = [], []
+    for run, outputs in ((tiny_ranking_run, {"rating", "engagement", "score"}),
+                         (tiny_listwise_run, {"listwise", "engagement", "score"})):
+        exp = RankingExperiment.from_run(str(run), **QUIET)
+        model = exp.load_model(str(run))
+        path = export_ranking(exp, model, str(tmp_path / run.name))
+        assert path.endswith(os.path.join("ranking", "1"))
+        users, items = pairs_of(exp)
+        pairs = {"user_id": users, "item_id": items}
+        scores = None
+        if exp.config.model.use_retrieval_score:
+            scores = np.linspace(-1, 1, len(users)).astype(np.float32)
+            pairs["retrieval_score"] = scores.tolist()
+        cases.append((path, pairs))
+        want = in_memory(exp, model, users, items, scores)
+        assert set(want) == outputs
+        expected.append(want)
+        # TF Serving warm-up records match the signature.
+        requests = read_warmup_requests(path)
+        assert requests and set(requests[0].predict_log.request.inputs) == set(pairs)
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(tmp_path / "cases.json")],
+                            capture_output=True, text=True, check=True, cwd=os.getcwd())
+    exported = json.loads(result.stdout.strip().splitlines()[-1])
+    for got, want in zip(exported, expected):
+        assert set(got) == set(want)
+        for name in want:
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
+        assert np.isfinite(got["score"]).all()
+
+
+def test_versions_count_up(tiny_ranking_run, tmp_path):
+    exp = RankingExperiment.from_run(str(tiny_ranking_run), **QUIET)
+    model = exp.load_model(str(tiny_ranking_run))
+    assert export_ranking(exp, model, str(tmp_path)).endswith(os.path.join("ranking", "1"))
+    assert export_ranking(exp, model, str(tmp_path)).endswith(os.path.join("ranking", "2"))
+    assert not [name for name in os.listdir(tmp_path / "ranking") if name.startswith(".")]
+
+
+def test_mismatched_lengths_are_invalid_argument(tiny_ranking_run, tmp_path):
+    import tensorflow as tf
+
+    exp = RankingExperiment.from_run(str(tiny_ranking_run), **QUIET)
+    path = export_ranking(exp, exp.load_model(str(tiny_ranking_run)), str(tmp_path))
+    signature = tf.saved_model.load(path).signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same length"):
+        signature(user_id=tf.constant(["u1", "u2"]), item_id=tf.constant(["i1"]))

@@ -1,0 +1,81 @@
+"""Two-stage recommendation: retrieve candidates, rank, return N distinct unseen items by score."""
+
+import numpy as np
+import pytest
+
+from tfrec.serving.two_stage import TwoStageRecommender, two_stage
+
+
+def test_core_drops_unavailable_and_repeated_candidates_and_orders_by_score():
+    def retrieve(users, k):
+        ids = np.array([["a", "b", "a", "c", "d"]] * len(users), dtype=object)[:, :k]
+        scores = np.array([[5, 4, 3, -np.inf, 1]] * len(users), np.float32)[:, :k]
+        return ids, scores
+
+    def rank(users, items, retrieval_scores):
+        return np.array([{"a": 0.1, "b": 0.9, "d": 0.5}[i] for i in items])
+
+    (recs,) = two_stage(retrieve, rank, ["u"], n=3, candidates=5)
+    assert [r.item_id for r in recs] == ["b", "d", "a"]
+    assert [r.retrieval_rank for r in recs] == [2, 5, 1]
+    with pytest.raises(ValueError, match="candidates"):
+        two_stage(retrieve, rank, ["u"], n=6, candidates=5)
+
+
+def test_exported_models_give_distinct_unseen_items_ordered_by_score(two_stage_base, tiny_run):
+    from tfrec.training.experiment import Experiment
+
+    exp = Experiment.from_run(str(tiny_run), log=lambda *_: None)
+    users = list(exp.split.test.user_id.unique()[:5]) + ["unknown-user"]
+    recommender = TwoStageRecommender(str(two_stage_base))
+    results = recommender.recommend(users, n=5, candidates=30)
+    seen = exp.dataset.interactions.groupby("user_id").item_id.apply(set)
+    retrieved = recommender.retrieval.raw(users, 30)
+    for user, recs, candidates in zip(users, results, retrieved["item_ids"]):
+        ids = [r.item_id for r in recs]
+        assert len(ids) == 5 and len(set(ids)) == 5
+        assert not set(ids) & seen.get(user, set())
+        assert set(ids) <= {c.decode() for c in candidates}
+        scores = [r.score for r in recs]
+        assert scores == sorted(scores, reverse=True)
+        # The ranker's top 5 of the 30 candidates: no candidate outside scores higher.
+        all_scores = recommender.rank([user] * 30, [c.decode() for c in candidates],
+                                      retrieved["scores"][users.index(user)])
+        assert min(scores) >= np.sort(all_scores)[-5] - 1e-6
+
+
+def test_too_many_candidates_is_a_clear_error(two_stage_base):
+    recommender = TwoStageRecommender(str(two_stage_base))
+    with pytest.raises(ValueError, match="k=41"):
+        recommender.recommend(["u1"], n=5, candidates=41)  # the retrieval export's max_k is 40
+
+
+def test_cli_two_stage(two_stage_base, capsys):
+    from tfrec.cli import main
+
+    assert main(["recommend", "--user", "u1", "--two-stage", "--candidates", "20", "--k", "3",
+                 "--base", str(two_stage_base)]) == 0
+    out = capsys.readouterr().out
+    assert "ranking version 1" in out and "top 3 for user u1" in out
+    assert len([line for line in out.splitlines() if "retrieved #" in line]) == 3
+
+
+@pytest.mark.parametrize("kind", ["dev", "tensorflow_model_server"])
+def test_grpc_two_stage_matches_in_process(kind, two_stage_base):
+    from tests.serving.conftest import start_server
+    from tfrec.export.serving_config import write_serving_files
+    from tfrec.serving.client import ServingClient
+    from tfrec.serving.two_stage import grpc_stages
+
+    write_serving_files(str(two_stage_base))
+    running = start_server(kind, str(two_stage_base))
+    try:
+        with ServingClient(running.target, timeout_s=10.0, retries=2) as client:
+            client.wait_until_available("ranking", timeout_s=60)
+            remote = two_stage(*grpc_stages(client), ["u1", "u2"], n=4, candidates=20)
+    finally:
+        running.stop()
+    local = TwoStageRecommender(str(two_stage_base)).recommend(["u1", "u2"], n=4, candidates=20)
+    for got, want in zip(remote, local):
+        assert [r.item_id for r in got] == [r.item_id for r in want]
+        np.testing.assert_allclose([r.score for r in got], [r.score for r in want], rtol=1e-5)

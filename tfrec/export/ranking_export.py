@@ -1,0 +1,114 @@
+"""Exports the ranking model as a TF Serving SavedModel: ``<base>/ranking/<version>/``.
+
+Signature ``serving_default``:
+  inputs  ``user_id`` string [B], ``item_id`` string [B] (one row per pair to
+          score), and ``retrieval_score`` float32 [B] when the ranker reads the
+          first stage's score (``model.use_retrieval_score``);
+  outputs one float32 [B] per task (``rating``: predicted rating;
+          ``engagement``: probability; ``listwise``: list score) and ``score``,
+          the output a two-stage recommender orders by.
+
+The user's and the item's features (attributes, categories, title words,
+cached content vectors) are looked up inside the model from the ids, as in
+the retrieval export, so a request needs only ids; unknown ids use the
+out-of-vocabulary embeddings and default features, never an error. A
+``user_id`` and ``item_id`` of different lengths is INVALID_ARGUMENT. The
+version is written to a hidden temporary folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import tensorflow as tf
+from tensorflow_serving.apis import model_pb2, predict_pb2
+
+from tfrec.atomic import atomic_directory
+from tfrec.export.versions import next_version
+from tfrec.export.warmup import write_warmup_requests
+from tfrec.models.ranking import RETRIEVAL_SCORE
+
+MODEL_NAME = "ranking"
+INFO_ASSET = os.path.join("assets.extra", "ranking.json")
+
+
+class RankingService(tf.Module):
+    """(user id, item id) pairs → the ranking model's outputs; the object behind the SavedModel."""
+
+    def __init__(self, model, users, items):
+        super().__init__()
+        self.model, self.users, self.items = model, users, items
+        self.uses_retrieval_score = RETRIEVAL_SCORE in model.pair_encoders
+        if self.uses_retrieval_score:
+            self.serve = tf.function(self._serve_with_score, input_signature=[
+                tf.TensorSpec([None], tf.string, name="user_id"), tf.TensorSpec([None], tf.string, name="item_id"),
+                tf.TensorSpec([None], tf.float32, name=RETRIEVAL_SCORE)])
+        else:
+            self.serve = tf.function(self._serve, input_signature=[
+                tf.TensorSpec([None], tf.string, name="user_id"), tf.TensorSpec([None], tf.string, name="item_id")])
+
+    def _serve(self, user_id, item_id):
+        return self._score(user_id, item_id, None)
+
+    def _serve_with_score(self, user_id, item_id, retrieval_score):
+        return self._score(user_id, item_id, retrieval_score)
+
+    def _score(self, user_id, item_id, retrieval_score):
+        checks = [tf.debugging.assert_equal(tf.shape(user_id), tf.shape(item_id),
+                                            message="user_id and item_id must have the same length")]
+        if retrieval_score is not None:
+            checks.append(tf.debugging.assert_equal(tf.shape(retrieval_score), tf.shape(item_id),
+                                                    message="retrieval_score must have one value per item_id"))
+        with tf.control_dependencies(checks):
+            features = {"user_id": tf.identity(user_id), "item_id": tf.identity(item_id)}
+        features.update(self.users(features["user_id"]))
+        features.update(self.items(features["item_id"]))
+        if retrieval_score is not None:
+            features[RETRIEVAL_SCORE] = retrieval_score
+        outputs = self.model.serving_outputs(self.model(features, training=False))
+        return {name: tf.identity(value, name=name) for name, value in outputs.items()}
+
+
+def ranking_warmup_requests(user_ids, item_ids, with_score: bool, batch_sizes=(1, 8, 64)):
+    """One ``serving_default`` request per batch size, from real ids (cycled)."""
+    user_ids, item_ids = [str(u) for u in user_ids], [str(i) for i in item_ids]
+    if not user_ids or not item_ids:
+        raise ValueError("ranking warm-up requests need at least one user id and one item id")
+    requests = []
+    for size in batch_sizes:
+        request = predict_pb2.PredictRequest(
+            model_spec=model_pb2.ModelSpec(name=MODEL_NAME, signature_name="serving_default"))
+        request.inputs["user_id"].CopyFrom(tf.make_tensor_proto(
+            [user_ids[i % len(user_ids)] for i in range(size)], dtype=tf.string, shape=[size]))
+        request.inputs["item_id"].CopyFrom(tf.make_tensor_proto(
+            [item_ids[i % len(item_ids)] for i in range(size)], dtype=tf.string, shape=[size]))
+        if with_score:
+            request.inputs[RETRIEVAL_SCORE].CopyFrom(tf.make_tensor_proto([0.0] * size, dtype=tf.float32,
+                                                                          shape=[size]))
+        requests.append(request)
+    return requests
+
+
+def export_ranking(exp, model, base: str, version: int | None = None) -> str:
+    """Writes ``<base>/ranking/<version>/`` atomically and returns its path.
+
+    ``exp`` is the run's :class:`~tfrec.training.ranking_experiment.RankingExperiment`.
+    """
+    model_dir = os.path.join(base, MODEL_NAME)
+    version = version if version is not None else next_version(model_dir)
+    service = RankingService(model, exp.base.join.users, exp.base.join.items)
+    path = os.path.join(model_dir, str(version))
+    with atomic_directory(path, overwrite=False) as tmp:
+        tf.saved_model.save(service, tmp, signatures={"serving_default": service.serve.get_concrete_function()})
+        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        with open(os.path.join(tmp, INFO_ASSET), "w") as f:
+            json.dump({"name": exp.config.name, "tasks": model.task_weights, "score": model.score_task,
+                       "retrieval_score_input": service.uses_retrieval_score,
+                       "candidates_k": exp.config.candidates.k}, f, indent=2)
+        interactions = exp.base.dataset.interactions
+        write_warmup_requests(tmp, ranking_warmup_requests(pd.unique(interactions.user_id)[:16],
+                                                           pd.unique(interactions.item_id)[:16],
+                                                           service.uses_retrieval_score))
+    return path
