@@ -65,9 +65,12 @@ def plot_metrics_at_k(table: dict, path: str, title: str) -> str:
 
 
 def plot_latency(latency: dict, path: str) -> str:
-    """``latency``: ``{series: {"corpus_size": [...], "p50_ms": [...], "p99_ms": [...]}}``."""
+    """``latency``: ``{series: {"corpus_size": [...], "p50_ms": [...], "p99_ms": [...]}}``;
+    entries without ``corpus_size`` (other figures of the same benchmark file) are skipped."""
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for series, values in latency.items():
+        if not isinstance(values, dict) or "corpus_size" not in values:
+            continue
         ax.plot(values["corpus_size"], values["p50_ms"], marker="o", label=f"{series} p50")
         if "p99_ms" in values:
             ax.plot(values["corpus_size"], values["p99_ms"], marker="x", linestyle="--", label=f"{series} p99")
