@@ -27,6 +27,8 @@ from tfrec.data.validation import (
     ValidationReport,
     drop_duplicate_ids,
     drop_duplicate_interactions,
+    drop_unusable_images,
+    require_interactions,
     read_delimited,
 )
 
@@ -129,6 +131,7 @@ def _load_ratings(path, item_ids, user_ids, skip_bad_rows, report) -> pd.DataFra
     check.reject(~pd.Series(item).isin(set(item_ids)).to_numpy(), "item_id",
                  "is not an item in u.item", key="unknown item")
     keep = check.keep
+    require_interactions(table, int(keep.sum()), report)
     frame = pd.DataFrame({
         "user_id": user[keep],
         "item_id": item[keep],
@@ -254,11 +257,14 @@ def _note_overview_quality(frame: pd.DataFrame, name: str, report: ValidationRep
 
 
 def _add_posters(items: pd.DataFrame, folder, report) -> None:
-    """Sets ``items.image_path`` to ``<folder>/<id>.jpg`` where that file exists."""
+    """Sets ``items.image_path`` to ``<folder>/<id>.jpg`` where that file exists and may be an image.
+
+    Zero-byte files and files of another format count as no poster (noted in the report).
+    """
     if folder is not None:
         present = set(os.listdir(folder))
         names = items.item_id.to_numpy(dtype=object) + ".jpg"
         has = np.fromiter((n in present for n in names), dtype=bool, count=len(names))
         paths = np.where(has, [os.path.join(folder, n) for n in names], "")
-        items["image_path"] = paths.astype(object)
+        items["image_path"] = drop_unusable_images(paths.astype(object), "posters", report)
     report.items_missing_image += int((items.image_path == "").sum())

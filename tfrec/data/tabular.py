@@ -13,7 +13,8 @@ Rules:
 * Exact duplicate interactions (same user, item and timestamp) are dropped
   and counted; a repeated item or user id keeps its first row.
 * Relative image paths are resolved against the items file's folder; a path
-  whose file does not exist becomes "" (no image) and is counted.
+  whose file does not exist, is empty or is not an image becomes "" (no
+  image) and is counted.
 * Items or users that appear in interactions but not in their table get a
   row with empty content (``""`` categories, ``0.0`` numbers), counted in
   the report, so no interaction is lost. Without an items (users) file, the
@@ -34,6 +35,8 @@ from tfrec.data.validation import (
     ValidationReport,
     drop_duplicate_ids,
     drop_duplicate_interactions,
+    drop_unusable_images,
+    require_interactions,
     read_table_file,
 )
 
@@ -154,6 +157,7 @@ def _load_interactions(path, mapping: ColumnMapping, skip_bad_rows, report) -> p
     else:
         rating = np.ones(len(table), dtype=np.float64)
     keep = check.keep
+    require_interactions(table, int(keep.sum()), report)
     frame = pd.DataFrame({
         "user_id": user[keep],
         "item_id": item[keep],
@@ -193,8 +197,9 @@ def _load_items(path, mapping: ColumnMapping, skip_bad_rows, report) -> pd.DataF
 def _resolve_images(paths: np.ndarray, items_file, report) -> np.ndarray:
     """Absolute image paths; relative ones are taken from the items file's folder.
 
-    Paths whose file does not exist become "" so the item counts as having no
-    image rather than failing later in the image pipeline.
+    Paths whose file does not exist, is empty or is not an image become "" so
+    the item counts as having no image rather than failing later in the image
+    pipeline.
     """
     base = os.path.dirname(os.path.abspath(str(items_file)))
     resolved = np.full(len(paths), "", dtype=object)
@@ -210,7 +215,7 @@ def _resolve_images(paths: np.ndarray, items_file, report) -> np.ndarray:
     if missing:
         report.notes.append(f"{items_file}: {missing} image path(s) name no existing file; "
                             "those items have no image")
-    return resolved
+    return drop_unusable_images(resolved, str(items_file), report)
 
 
 def _load_users(path, mapping: ColumnMapping, skip_bad_rows, report) -> pd.DataFrame:

@@ -35,6 +35,9 @@ MIN_TIMESTAMP = 0
 MAX_TIMESTAMP = 4_102_444_800
 """2100-01-01: later values are usually milliseconds read as seconds."""
 
+MAX_ID_CHARS = 1024
+"""Longer ids are a parsing mistake (e.g. a field that swallowed the rest of the file)."""
+
 _COMMON_DELIMITERS = ("\t", ",", ";", "|")
 
 
@@ -59,8 +62,19 @@ class BadRowError(ValueError):
         where = f"{self.path} {unit} {self.line}"
         if column is not None:
             where += f", column {column!r}"
-        what = reason if value is None else f"{value!r} {reason}"
+        what = reason if value is None else f"{_shorten(value)} {reason}"
         super().__init__(f"{where}: {what}")
+
+
+MAX_SHOWN_CHARS = 80
+"""A value longer than this is cut in messages (a 1 MB cell must not flood a terminal)."""
+
+
+def _shorten(value) -> str:
+    text = str(value)
+    if len(text) <= MAX_SHOWN_CHARS:
+        return repr(text) if isinstance(value, str) else repr(value)
+    return f"{text[:MAX_SHOWN_CHARS]!r}... ({len(text):,} characters)"
 
 
 @dataclasses.dataclass
@@ -285,7 +299,7 @@ def read_delimited(
     path = str(path)
     report = report if report is not None else ValidationReport()
     lines, ends_with_newline = decode_lines(path, encoding, skip_bad_rows, report)
-    records = _split_records(lines, delimiter, quoted)  # (line_number, fields, raw)
+    records = _split_records(lines, delimiter, quoted, path)  # (line_number, fields, raw)
 
     names = list(columns) if columns is not None else None
     if header:
@@ -340,7 +354,20 @@ def read_delimited(
     return RawTable(path, cells, np.asarray(kept_lines, dtype=np.int64))
 
 
-def _split_records(lines, delimiter: str, quoted: bool):
+def _csv_rows(reader, path, line_of, record_start):
+    """The reader's rows; a ``csv.Error`` becomes a :class:`BadRowError` at the record's first line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            start = record_start()
+            line = line_of[start] if start < len(line_of) else len(line_of) + 1
+            raise BadRowError(path, line, None, None, f"is not valid CSV: {e}") from None
+
+
+def _split_records(lines, delimiter: str, quoted: bool, path: str = ""):
     """``[(first_line_number, fields, raw_line)]``, skipping blank and undecodable lines."""
     records = []
     if not quoted:
@@ -356,9 +383,11 @@ def _split_records(lines, delimiter: str, quoted: bool):
     numbered = [(n, l.rstrip("\r")) for n, l in enumerate(lines, 1) if l is not None]
     text = "\n".join(l for _, l in numbered)
     line_of = [n for n, _ in numbered]
+    # A field may be as long as the file (e.g. a long overview); csv's default cap is 128 KiB.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     start = 0  # index into numbered of the record's first line
-    for fields in reader:
+    for fields in _csv_rows(reader, path, line_of, lambda: start):
         end = reader.line_num  # lines consumed so far
         first = line_of[start] if start < len(line_of) else len(lines)
         raw = numbered[start][1] if start < len(numbered) else ""
@@ -373,10 +402,14 @@ def read_parquet(path, columns=None, required=None) -> RawTable:
     """Reads a Parquet file into a :class:`RawTable`; rows are numbered from 1.
 
     Raises:
-      BadRowError: a required column is missing (reported at row 1).
+      BadRowError: a required column is missing, or the file is not Parquet
+        (zero bytes, truncated, another format); both reported at row 1.
     """
     path = str(path)
-    frame = pd.read_parquet(path)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise BadRowError(path, 1, None, None, f"is not a readable Parquet file: {e}", unit="row") from None
     must_have = list(required) if required is not None else list(columns or [])
     for name in must_have:
         if name not in frame.columns:
@@ -401,6 +434,49 @@ def read_table_file(path, columns, *, required=None, skip_bad_rows=False, report
     delimiter = "\t" if path.endswith((".tsv", ".tab")) else ","
     return read_delimited(path, columns, delimiter=delimiter, header=True, quoted=True,
                           required=required, skip_bad_rows=skip_bad_rows, report=report)
+
+
+IMAGE_SIGNATURES = (b"\xff\xd8", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+"""Leading bytes of the formats the image encoders decode: JPEG, PNG, GIF, BMP."""
+
+
+def image_file_problem(path) -> str | None:
+    """Why the file at ``path`` is certainly not a decodable image, or None.
+
+    Only the first bytes are read: a zero-byte file, a file of another format
+    (an HTML error page saved as ``.jpg``) or an unreadable file is caught
+    here; a truncated or corrupt file with a valid header is left to the
+    decoder, which gives such an image the "missing" embedding.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        return f"cannot be read ({e.strerror or e})"
+    if not head:
+        return "is empty"
+    if not head.startswith(IMAGE_SIGNATURES):
+        return "is not a JPEG, PNG, GIF or BMP file"
+    return None
+
+
+def drop_unusable_images(paths, what: str, report: ValidationReport) -> np.ndarray:
+    """``paths`` with "" where :func:`image_file_problem` finds a problem; counted in a note.
+
+    The items keep everything else; ``items_missing_image`` counts them with
+    the items that had no image at all.
+    """
+    paths = np.asarray(paths, dtype=object).copy()
+    problems = []
+    for i, p in enumerate(paths):
+        problem = image_file_problem(p) if p else None
+        if problem:
+            problems.append(f"{p} {problem}")
+            paths[i] = ""
+    if problems:
+        report.notes.append(f"{what}: {len(problems)} image file(s) are empty or not images; those items "
+                            f"have no image, e.g. {problems[:3]}")
+    return paths
 
 
 # ---------------------------------------------------------------------------
@@ -459,7 +535,11 @@ class RowChecker:
         return values.to_numpy(dtype=object)
 
     def parse_id(self, column: str) -> np.ndarray:
-        """Non-empty id strings; integral floats (e.g. from Parquet) lose their ``.0``."""
+        """Non-empty id strings of at most :data:`MAX_ID_CHARS` characters, stripped.
+
+        Any other character is kept (unicode, inner spaces, quotes, ``|``,
+        tabs). Integral floats (e.g. from Parquet) lose their ``.0``.
+        """
         series = self.table.cells[column]
         if pd.api.types.is_float_dtype(series.dtype):
             array = _finite_or_zero(series)
@@ -468,6 +548,8 @@ class RowChecker:
             series = pd.Series(text, dtype=object).where(series.notna().to_numpy(), "")
         values = _as_text(series)
         self.reject(values == "", column, "is empty", key=f"empty {column}")
+        self.reject(values.str.len() > MAX_ID_CHARS, column,
+                    f"is longer than {MAX_ID_CHARS} characters", key=f"bad {column}")
         return values.to_numpy(dtype=object)
 
     def parse_float(self, column: str, *, min_value=None, max_value=None) -> np.ndarray:
@@ -597,6 +679,20 @@ def _datetime_seconds(stamps: pd.Series) -> pd.Series:
     """Float seconds since 1970 of tz-aware datetimes; NaT stays NaN."""
     epoch = pd.Timestamp("1970-01-01", tz="UTC")
     return (stamps - epoch) / pd.Timedelta(seconds=1)
+
+
+def require_interactions(table: RawTable, kept: int, report: ValidationReport) -> None:
+    """Raises when an interactions file held no data rows, or none survived ``skip_bad_rows``.
+
+    A data set without interactions cannot be split or trained on; failing
+    here names the file instead of failing later in the split.
+    """
+    if len(table) == 0 and report.total_skipped == 0:
+        raise BadRowError(table.path, 1, None, None, "holds no interactions (no data rows)", unit=table.unit)
+    if kept == 0:
+        raise BadRowError(table.path, 1, None, None,
+                          f"has no interactions left: all rows were bad ({report.total_skipped} skipped)",
+                          unit=table.unit)
 
 
 def drop_duplicate_interactions(interactions: pd.DataFrame, report: ValidationReport) -> pd.DataFrame:

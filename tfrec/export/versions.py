@@ -10,7 +10,7 @@ def existing_versions(model_dir: str) -> list[int]:
     if not os.path.isdir(model_dir):
         return []
     return sorted(int(name) for name in os.listdir(model_dir)
-                  if name.isdigit() and os.path.isdir(os.path.join(model_dir, name)))
+                  if name.isascii() and name.isdigit() and os.path.isdir(os.path.join(model_dir, name)))
 
 
 def next_version(model_dir: str) -> int:
