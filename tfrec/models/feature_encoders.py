@@ -94,7 +94,8 @@ class StandardizedNumber(keras.layers.Layer):
         self.mean, self.std = float(mean), float(std) if std > 0 else 1.0
 
     def call(self, values):
-        return ((tf.cast(values, tf.float32) - self.mean) / self.std)[:, None]
+        # In the layer's compute dtype, so it concatenates with embeddings under mixed precision.
+        return tf.cast(((tf.cast(values, tf.float32) - self.mean) / self.std)[:, None], self.compute_dtype)
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "std": self.std}

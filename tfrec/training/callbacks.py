@@ -4,7 +4,8 @@
 logs, so EarlyStopping, ModelCheckpoint and TensorBoard act on what we
 actually care about (NDCG@K over the whole catalogue) rather than on the
 in-batch loss, which falls even while ranking quality stops improving.
-It must come before those callbacks in the list.
+It must come before those callbacks in the list. ``LearningRateLogger``
+puts the learning rate into the same logs, so TensorBoard plots it.
 """
 
 from __future__ import annotations
@@ -48,3 +49,20 @@ class RankingValidation(keras.callbacks.Callback):
             f"val recall@{self.k} {results[f'recall@{self.k}']:.4f}  ndcg@{self.k} {ndcg:.4f}  "
             f"{time.time() - self._start:.1f}s{marker}"
         )
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current ``learning_rate`` to the epoch logs (for TensorBoard).
+
+    A learning-rate schedule is evaluated at the optimizer's step. Put it
+    before the TensorBoard callback.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        optimizer = self.model.optimizer
+        rate = optimizer.learning_rate
+        if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+            rate = rate(optimizer.iterations)
+        logs["learning_rate"] = float(keras.backend.get_value(rate))

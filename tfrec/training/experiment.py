@@ -54,6 +54,10 @@ class Experiment:
         kwargs = {"test_fraction": config.data.test_fraction} if config.data.split == "random" else {}
         split = make_split(interactions, config.data.split, seed=config.train.seed, **kwargs)
         vocabs = build_vocabularies(split.train, dataset)
+        if config.train.warm_start:  # continuous training: the trained run's vocabularies, grown
+            from tfrec.training.warm_start import warm_start_vocabularies
+
+            vocabs = warm_start_vocabularies(config, run_dir, vocabs)
         content = config.model.content
         if not content.enabled:
             return cls(config, dataset, split, vocabs, FeatureJoin.build(dataset, split.train), report, **cold)
