@@ -3,14 +3,16 @@
 Same harness for every model: each test user is ranked against the whole
 catalogue, the items they interacted with in train and validation are
 excluded, and the metrics come from one code path. When the run held items
-out of training (``data.cold_item_fraction``), a second table ranks only those
-cold items for the users who interacted with them, against random scores.
+out of training (``data.cold_item_fraction``), the warm table ranks the other
+items, and a second table ranks only the cold items for the users who
+interacted with them, against random scores.
 """
 
 from __future__ import annotations
 
 import os
 
+import numpy as np
 import pandas as pd
 
 from tfrec.evaluation.embedding_scorer import EmbeddingScorer
@@ -36,16 +38,17 @@ def evaluate_run(run_dir: str, log=print) -> dict[str, dict[str, dict[str, float
     ks, batch_size = tuple(exp.config.eval.ks), exp.config.eval.batch_size
     test = exp.split.test
     histories = exp.query_histories(exp.seen_before_test())
+    items = warm_items(exp)
     eval_set = EvaluationSet.from_frames(
-        seen=exp.seen_before_test(), target=test, user_ids=test.user_id.unique(), item_ids=exp.item_ids
+        seen=exp.seen_before_test(), target=test, user_ids=test.user_id.unique(), item_ids=items
     )
     results = {"warm": {
-        "popularity": evaluate(PopularityBaseline(exp.item_ids).fit(exp.split.train).score, eval_set, ks, batch_size),
-        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, exp.item_ids, histories=histories),
+        "popularity": evaluate(PopularityBaseline(items).fit(exp.split.train).score, eval_set, ks, batch_size),
+        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, items, histories=histories),
                                   eval_set, ks, batch_size),
     }}
     log(f"{exp.dataset.name}, {exp.split.method} split, test users {len(test.user_id.unique()):,}, "
-        f"full ranking over {len(exp.item_ids):,} items, seen items excluded")
+        f"full ranking over {len(items):,} items, seen items excluded")
     log(_table(results["warm"]))
     if exp.cold_test is not None and len(exp.cold_test):
         results["cold_start"] = evaluate_cold_start(exp, model, ks, batch_size)
@@ -54,6 +57,18 @@ def evaluate_run(run_dir: str, log=print) -> dict[str, dict[str, dict[str, float
         log(_table(results["cold_start"]))
     save_json(results, os.path.join(run_dir, RESULTS_FILE))
     return results
+
+
+def warm_items(exp):
+    """The catalogue the warm test ranks: every item but those held out as cold.
+
+    Held-out items are evaluated on their own (``evaluate_cold_start``); left
+    in the warm catalogue they would be distractors that only models reading
+    content can place, which would mix the two questions.
+    """
+    if exp.cold_items is None:
+        return exp.item_ids
+    return exp.item_ids[~np.isin(exp.item_ids, exp.cold_items)]
 
 
 def evaluate_cold_start(exp, model, ks, batch_size) -> dict[str, dict[str, float]]:

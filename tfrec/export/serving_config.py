@@ -142,7 +142,7 @@ class BatchingSettings:
     batched signature needs a batch dimension.
     """
 
-    max_batch_size: int = 64
+    max_batch_size: int = 1024  # a two-stage ranking request alone carries 100 rows
     batch_timeout_micros: int = 2000
     num_batch_threads: int = 4
     max_enqueued_batches: int = 100
