@@ -12,7 +12,9 @@ interaction; no negative sampling):
   * the TFRS basic-retrieval tutorial model (ids only, tutorial settings);
   * tfrec's two-tower retrieval model, trained by ``train_retrieval`` from
     ``pipelines/configs/retrieval_<data set>.yaml`` (best epoch by
-    validation NDCG).
+    validation NDCG);
+  * tfrec sequential: the same config with the query tower also reading the
+    user's last 20 items (``model.history``, causal Transformer).
 
 Each seed changes model initialisation and training order (and, for the
 synthetic data, the generated data set); tables show mean +- sample standard
@@ -50,7 +52,8 @@ CONFIGS = {
     "movielens": REPO_ROOT / "pipelines" / "configs" / "retrieval_movielens.yaml",
     "synthetic": REPO_ROOT / "pipelines" / "configs" / "retrieval_synthetic.yaml",
 }
-MODELS = ("popularity", "EASE", "iALS", "TFRS tutorial", "tfrec two-tower")
+MODELS = ("popularity", "EASE", "iALS", "TFRS tutorial", "tfrec two-tower", "tfrec sequential")
+HISTORY_LENGTH = 20
 KEYS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "coverage@10")
 KS = (10, 20)
 EVAL_BATCH = 512
@@ -129,6 +132,18 @@ def run_seed(name: str, seed: int, args, log) -> tuple[dict, dict]:
             model = exp.load_model(run_dir)
             return EmbeddingScorer(model, exp.join, item_ids), trained
         timed("tfrec two-tower", load_two_tower)
+    if "tfrec sequential" in args.models:
+        def train_sequential():
+            sequential = dataset_config(name, seed, args.movielens, args.work_dir)
+            sequential.model.history.length = HISTORY_LENGTH
+            seq_dir = os.path.join(args.work_dir, name, f"seed{seed}", "sequential")
+            start = time.time()
+            summary = train_retrieval(sequential, seq_dir, log=lambda *a: None)
+            seq_exp = Experiment.from_run(seq_dir, log=lambda *a: None)
+            scorer = EmbeddingScorer(seq_exp.load_model(seq_dir), seq_exp.join, item_ids,
+                                     histories=seq_exp.query_histories(seq_exp.seen_before_test()))
+            return scorer, {"train_seconds": round(time.time() - start, 1), "best_epoch": summary["best_epoch"]}
+        timed("tfrec sequential", train_sequential)
     return results, details
 
 

@@ -34,7 +34,10 @@ def _parse_override(text: str):
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"--set expects KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
-    return key, yaml.safe_load(value)
+    try:
+        return key, yaml.safe_load(value)  # safe: a !!python/... tag is refused, never run
+    except yaml.YAMLError as e:
+        raise argparse.ArgumentTypeError(f"--set {key}: not a plain YAML value: {e}") from None
 
 
 def cmd_train(args) -> None:
@@ -216,6 +219,12 @@ def add_serve_arguments(parser) -> None:
     parser.add_argument("--tls-cert", help="PEM server certificate (chain): serve TLS only (with --tls-key)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument("--tls-client-ca", help="PEM CA whose certificates clients must present (mutual TLS)")
+    parser.add_argument("--enable-batching", action="store_true",
+                        help="batch concurrent Predict requests per model and signature (as TF Serving's "
+                             "--enable_batching); signatures with a scalar input run unbatched")
+    parser.add_argument("--batching-parameters-file",
+                        help="text-format BatchingParameters (batching_parameters.txt; default: TF Serving's "
+                             "defaults); needs --enable-batching")
 
 
 def cmd_data_download(args) -> None:

@@ -10,7 +10,14 @@ yet, restarting, connection dropped) is retried, with exponential backoff,
 ``retries`` times; every other status is final and raised as a
 :class:`~tfrec.serving.errors.ServingError` carrying the server's code and
 message. Recommend and the status calls are read-only, so a retry never
-repeats a side effect.
+repeats a side effect. The wait between tries doubles from ``backoff_s``
+up to ``max_backoff_s``, so a client can ride out a server restart of
+several seconds with enough ``retries``.
+
+TLS: ``root_certificates`` (the CA that signed the server's certificate)
+selects an encrypted channel; ``client_cert`` and ``client_key`` add the
+client's own certificate for a server that requires mutual TLS. Each is PEM
+bytes or the path of a PEM file.
 """
 
 from __future__ import annotations
@@ -39,16 +46,29 @@ class ModelVersion:
 
 
 class ServingClient:
-    """Talks to one server at ``target`` (``HOST:PORT``) over an insecure channel."""
+    """Talks to one server at ``target`` (``HOST:PORT``), in plaintext or, given certificates, over TLS."""
 
     def __init__(self, target: str, timeout_s: float = 5.0, retries: int = 3, backoff_s: float = 0.1,
-                 max_message_mb: int = 16):
-        if timeout_s <= 0 or retries < 0 or backoff_s < 0:
-            raise ValueError("timeout_s must be positive, retries and backoff_s not negative")
+                 max_message_mb: int = 16, max_backoff_s: float = 2.0, root_certificates=None,
+                 client_cert=None, client_key=None):
+        if timeout_s <= 0 or retries < 0 or backoff_s < 0 or max_backoff_s < 0:
+            raise ValueError("timeout_s must be positive, retries, backoff_s and max_backoff_s not negative")
+        if (client_cert is None) != (client_key is None):
+            raise ValueError("client_cert and client_key go together")
+        if client_cert is not None and root_certificates is None:
+            raise ValueError("a client certificate needs root_certificates (the server's CA) too")
         self.target, self.timeout_s, self.retries, self.backoff_s = target, timeout_s, retries, backoff_s
+        self.max_backoff_s = max_backoff_s
         limit = max_message_mb * 1024 * 1024
-        self._channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", limit),
-                                                               ("grpc.max_send_message_length", limit)])
+        options = [("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]
+        if root_certificates is not None:
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_pem(root_certificates),
+                private_key=_pem(client_key) if client_key is not None else None,
+                certificate_chain=_pem(client_cert) if client_cert is not None else None)
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
         self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
 
@@ -70,7 +90,7 @@ class ServingClient:
             except grpc.RpcError as e:
                 code = e.code() if callable(getattr(e, "code", None)) else grpc.StatusCode.UNKNOWN
                 if code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries:
-                    delay = self.backoff_s * (2 ** attempt)
+                    delay = min(self.backoff_s * (2 ** attempt), self.max_backoff_s)
                     time.sleep(delay * (0.5 + random.random()))  # jitter: clients do not retry in lockstep
                     continue
                 details = e.details() if callable(getattr(e, "details", None)) else str(e)
@@ -139,6 +159,14 @@ class ServingClient:
             time.sleep(0.1)
         raise TimeoutError(f"{model} not AVAILABLE at {self.target} within {timeout_s:.0f}s"
                            + (f" (last error: {last})" if last else ""))
+
+
+def _pem(value) -> bytes:
+    """PEM bytes as given, or read from the file a path names."""
+    if isinstance(value, bytes):
+        return value
+    with open(value, "rb") as f:
+        return f.read()
 
 
 def _spec(model: str, version: int | None, signature_name: str = "") -> model_pb2.ModelSpec:

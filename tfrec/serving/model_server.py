@@ -6,10 +6,17 @@ UNIMPLEMENTED) and ``tensorflow.serving.ModelService/GetModelStatus`` over the
 same SavedModels, with the same request and response messages, as
 ``tensorflow_model_server``, so the client and its tests run where TF Serving
 is not installed. It is for development and tests, not production: it runs
-in one Python process, has no TLS and binds 127.0.0.1 unless told otherwise.
+in one Python process and binds 127.0.0.1 unless told otherwise.
 
     tfrec serve --base saved_models [--model-config-file saved_models/models.config]
                 [--port 8500] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16]
+                [--tls-cert server.pem --tls-key server.key [--tls-client-ca ca.pem]]
+
+With ``--tls-cert``/``--tls-key`` (PEM files) it speaks TLS only; adding
+``--tls-client-ca`` requires every client to present a certificate signed by
+that CA (mutual TLS) and refuses the handshake otherwise. Model paths must lie
+inside ``--base`` (or, with only ``--model-config-file``, inside that file's
+folder); see :mod:`tfrec.serving.servable_registry`.
 
 What it does as TF Serving does: serves the newest integer version of every
 model (or the versions the ``model_version_policy`` of models.config names);
@@ -42,7 +49,10 @@ Server-side batching adds ``--enable_batching
 by concatenating requests along dimension 0 and refuses rank-0 inputs
 ("Batching session Run() input tensors must have at least one dimension"),
 so the current retrieval signature, whose ``k`` is a scalar, must be served
-without ``--enable_batching``; this server does not batch either.
+without ``--enable_batching``. ``tfrec serve --enable-batching
+[--batching-parameters-file F]`` batches the same way, from the same file, and
+serves scalar-input signatures unbatched; see
+:mod:`tfrec.serving.request_batcher`.
 """
 
 from __future__ import annotations
@@ -59,6 +69,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
                                      predict_pb2, prediction_service_pb2_grpc)
 
 from tfrec.serving.errors import ServingError
+from tfrec.serving.request_batcher import RequestBatcher, batching_from_args
 from tfrec.serving.request_validation import RequestLimits
 from tfrec.serving.servable_registry import ServableRegistry
 
@@ -85,14 +96,15 @@ def _answer(context, call):
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """``Predict`` and ``GetModelMetadata`` over the registry's servables."""
 
-    def __init__(self, registry: ServableRegistry):
+    def __init__(self, registry: ServableRegistry, batcher: RequestBatcher | None = None):
         self.registry = registry
+        self.batcher = batcher  # server-side request batching (--enable-batching), or None
 
     def Predict(self, request, context):
         def run():
             servable = self.registry.resolve(request.model_spec)
             signature_name, outputs = servable.predict(request.inputs, request.model_spec.signature_name,
-                                                       request.output_filter)
+                                                       request.output_filter, batcher=self.batcher)
             response = predict_pb2.PredictResponse()
             response.model_spec.name = servable.name
             response.model_spec.version.value = servable.version
@@ -148,12 +160,34 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return _answer(context, run)
 
 
+def _read_pem(path: str, what: str) -> bytes:
+    with open(path, "rb") as f:
+        data = f.read()
+    if b"-----BEGIN " not in data:
+        raise ValueError(f"{what} {path} is not a PEM file")
+    return data
+
+
+def server_credentials(cert: str | None, key: str | None, client_ca: str | None):
+    """TLS credentials from PEM files, or None for plaintext; ``client_ca`` turns on mutual TLS."""
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if cert is None or key is None:
+        raise ValueError("TLS needs both --tls-cert and --tls-key")
+    pair = (_read_pem(key, "TLS key"), _read_pem(cert, "TLS certificate"))
+    ca = _read_pem(client_ca, "client CA") if client_ca is not None else None
+    return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=ca is not None)
+
+
 class ModelServer:
     """The gRPC server, its registry and its poller; ``start()`` returns the bound port."""
 
     def __init__(self, base: str | None = None, model_config_file: str | None = None, host: str = "127.0.0.1",
                  port: int = 8500, poll_seconds: float = 2.0, max_message_mb: int = 16, max_workers: int = 8,
-                 max_concurrent_rpcs: int = 256, max_string_mb: float = 4.0):
+                 max_concurrent_rpcs: int = 256, max_string_mb: float = 4.0, tls_cert: str | None = None,
+                 tls_key: str | None = None, tls_client_ca: str | None = None, batching=None):
         if not 1 <= max_message_mb <= 1024:
             raise ValueError(f"max_message_mb must be between 1 and 1024, got {max_message_mb}")
         if max_workers < 1 or max_concurrent_rpcs < 1:
@@ -163,13 +197,16 @@ class ModelServer:
             raise ValueError(f"max_string_mb must be positive, got {max_string_mb}")
         limit = max_message_mb * 1024 * 1024
         self.limits = RequestLimits(max_string_bytes=min(int(max_string_mb * 1024 * 1024), limit))
+        self.credentials = server_credentials(tls_cert, tls_key, tls_client_ca)
         self.registry = ServableRegistry(base, model_config_file, self.limits)
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tfrec-grpc"),
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
             maximum_concurrent_rpcs=max_concurrent_rpcs)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self.registry),
-                                                                            self._server)
+        # Request batching (tfrec.serving.request_batcher): ``batching`` is a BatchingSettings, or None for off.
+        self.batcher = RequestBatcher(batching) if batching is not None else None
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(self.registry, self.batcher), self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.registry), self._server)
         self._started = False
 
@@ -183,7 +220,10 @@ class ModelServer:
         if not self.registry.served():
             log.warning("no model version could be loaded yet; serving NOT_FOUND until one appears")
         host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
-        port = self._server.add_insecure_port(f"{host}:{self.port}")
+        if self.credentials is not None:
+            port = self._server.add_secure_port(f"{host}:{self.port}", self.credentials)
+        else:
+            port = self._server.add_insecure_port(f"{host}:{self.port}")
         if port == 0:
             raise OSError(f"could not bind {self.host}:{self.port}")
         self.port = port
@@ -198,6 +238,8 @@ class ModelServer:
         if self._started:
             self._server.stop(grace_seconds).wait(grace_seconds + 1)
             self._started = False
+        if self.batcher is not None:
+            self.batcher.close()
 
     def __enter__(self):
         self.start()
@@ -210,16 +252,20 @@ class ModelServer:
 def serve(args: argparse.Namespace) -> int:
     """``tfrec serve``: runs until SIGTERM or SIGINT, then shuts down within the grace period."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = ModelServer(base=args.base, model_config_file=args.model_config_file, host=args.host,
+    base = args.base if args.base is not None or args.model_config_file else "saved_models"
+    server = ModelServer(base=base, model_config_file=args.model_config_file, host=args.host,
                          port=args.port, poll_seconds=args.poll_seconds, max_message_mb=args.max_message_mb,
-                         max_workers=args.max_workers, max_string_mb=args.max_string_mb)
+                         max_workers=args.max_workers, max_string_mb=args.max_string_mb,
+                         tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None),
+                         tls_client_ca=getattr(args, "tls_client_ca", None), batching=batching_from_args(args))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
     port = server.start()
     served = ", ".join(f"{name} v{versions[-1]}" for name, versions in server.registry.served().items()) or "none yet"
-    print(f"tfrec model server listening on {args.host}:{port} (models: {served})", flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    security = ("mutual TLS" if getattr(args, "tls_client_ca", None) else "TLS") if server.credentials else "plaintext"
+    print(f"tfrec model server listening on {args.host}:{port} ({security}; models: {served})", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and server.credentials is None:
         log.warning("listening on %s without TLS or authentication", args.host)
     while not stop.wait(1.0):
         pass

@@ -60,8 +60,13 @@ class Servable:
                                f"(signatures: {', '.join(sorted(self.functions))})")
         return key, self.signature_defs[key]
 
-    def predict(self, inputs, signature_name: str = "", output_filter=()) -> tuple[str, dict[str, np.ndarray]]:
-        """Validates the ``TensorProto`` inputs and runs the signature; returns its name and outputs."""
+    def predict(self, inputs, signature_name: str = "", output_filter=(),
+                batcher=None) -> tuple[str, dict[str, np.ndarray]]:
+        """Validates the ``TensorProto`` inputs and runs the signature; returns its name and outputs.
+
+        With a :class:`tfrec.serving.request_batcher.RequestBatcher` the signature runs in a batch
+        with other concurrent requests (when it can be batched) and the outputs are this request's rows.
+        """
         key, signature_def = self.signature(signature_name)
         arrays = validate_inputs(inputs, signature_def, key, self.limits)
         wanted = list(output_filter) or sorted(signature_def.outputs)
@@ -74,6 +79,9 @@ class Servable:
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "output_filter names an output twice")
         feeds = {name: tf.constant(value, dtype=tf.as_dtype(signature_def.inputs[name].dtype))
                  for name, value in arrays.items()}
+        if batcher is not None:  # server-side request batching
+            outputs = batcher.run(self, key, feeds)
+            return key, {alias: outputs[alias] for alias in wanted}
         outputs = self.functions[key](**feeds)
         return key, {alias: outputs[alias].numpy() for alias in wanted}
 

@@ -13,6 +13,12 @@ its last request finishes.
 Models come from a ``models.config`` (``model_config_list``: name,
 ``base_path``, ``model_version_policy``, ``version_labels``) or, without one,
 from every folder under the base path that holds a version.
+
+Every model path must lie inside the model root: the base path when one is
+given, else the folder holding the ``models.config``. Paths are resolved
+(``..``, symbolic links) before the check, so a config naming ``/etc`` or
+``base/../../home``, or a version folder linked to elsewhere, is refused
+with an error naming the file instead of being loaded.
 """
 
 from __future__ import annotations
@@ -55,6 +61,12 @@ def default_model_config(base: str) -> model_server_config_pb2.ModelServerConfig
     return config
 
 
+def inside_root(path: str, root: str) -> bool:
+    """Whether ``path``, with ``..`` and symbolic links resolved, is ``root`` or below it."""
+    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    return os.path.commonpath([real, real_root]) == real_root
+
+
 def wanted_versions(model_config, on_disk: list[int]) -> list[int]:
     """The versions of ``on_disk`` (ascending) that the model's version policy serves."""
     policy = model_config.model_version_policy
@@ -75,6 +87,7 @@ class ServableRegistry:
         if base is None and model_config_file is None:
             raise ValueError("give a model base path or a models.config file")
         self.base, self.model_config_file, self.limits = base, model_config_file, limits
+        self.root = os.path.abspath(base if base is not None else os.path.dirname(os.path.abspath(model_config_file)))
         self._served: dict[str, dict[int, Servable]] = {}  # replaced, never mutated
         self._status: dict[str, dict[int, VersionStatus]] = {}
         self._labels: dict[str, dict[str, int]] = {}
@@ -93,6 +106,10 @@ class ServableRegistry:
                 if entry.model_platform not in ("", "tensorflow"):
                     raise ValueError(f"{self.model_config_file}: model {entry.name!r} has platform "
                                      f"{entry.model_platform!r}; only 'tensorflow' is served")
+                if not inside_root(entry.base_path, self.root):
+                    raise ValueError(f"{self.model_config_file}: model {entry.name!r} has base_path "
+                                     f"{entry.base_path!r}, which resolves to {os.path.realpath(entry.base_path)}, "
+                                     f"outside the model root {os.path.realpath(self.root)}; refused")
             return entries
         return list(default_model_config(self.base).model_config_list.config) if os.path.isdir(self.base) else []
 
@@ -114,13 +131,24 @@ class ServableRegistry:
                 wanted[config.name] = set(wanted_versions(config, on_disk))
                 for version in sorted(wanted[config.name]):
                     if version not in self._served.get(config.name, {}):
-                        self._load(config.name, version, os.path.join(config.base_path, str(version)))
+                        path = os.path.join(config.base_path, str(version))
+                        if not inside_root(path, self.root):
+                            self._refuse(config.name, version, f"{path} resolves to {os.path.realpath(path)}, "
+                                                               f"outside the model root {os.path.realpath(self.root)}")
+                            continue
+                        self._load(config.name, version, path)
             for name, versions in list(self._served.items()):
                 keep = wanted.get(name, set())
                 if keep and not keep & set(versions):
                     continue  # availability first: keep the old version until a wanted one loaded
                 for version in sorted(set(versions) - keep):
                     self._unload(name, version)
+
+    def _refuse(self, name: str, version: int, reason: str) -> None:
+        status = self._status.setdefault(name, {}).setdefault(version, VersionStatus(State.START))
+        if status.state != State.END or status.error != reason:
+            log.error("refusing %s version %d: %s", name, version, reason)
+        status.state, status.error = State.END, reason
 
     def _load(self, name: str, version: int, path: str) -> None:
         status = self._status.setdefault(name, {}).setdefault(version, VersionStatus(State.START))
