@@ -46,9 +46,9 @@ def test_batching_parameters_parse_as_tf_servings_batching_parameters(served_bas
     assert parsed.batch_timeout_micros.value == defaults.batch_timeout_micros
     assert parsed.num_batch_threads.value == defaults.num_batch_threads
     assert parsed.max_enqueued_batches.value == defaults.max_enqueued_batches
-    # The text is TF Serving's wrapper syntax, e.g. "max_batch_size { value: 64 }".
+    # The text is TF Serving's wrapper syntax, e.g. "max_batch_size { value: 1024 }".
     with open(os.path.join(served_base, BATCHING_PARAMETERS)) as f:
-        assert "max_batch_size {\n  value: 64\n}" in f.read()
+        assert f"max_batch_size {{\n  value: {defaults.max_batch_size}\n}}" in f.read()
     with pytest.raises(ValueError, match="max_batch_size"):
         BatchingSettings(max_batch_size=0)
 
