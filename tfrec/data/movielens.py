@@ -26,9 +26,8 @@ from tfrec.data.validation import (
     RowChecker,
     ValidationReport,
     drop_duplicate_ids,
-    drop_duplicate_interactions,
     drop_unusable_images,
-    require_interactions,
+    interactions_frame,
     read_delimited,
 )
 
@@ -130,15 +129,7 @@ def _load_ratings(path, item_ids, user_ids, skip_bad_rows, report) -> pd.DataFra
                  "is not a user in u.user", key="unknown user")
     check.reject(~pd.Series(item).isin(set(item_ids)).to_numpy(), "item_id",
                  "is not an item in u.item", key="unknown item")
-    keep = check.keep
-    require_interactions(table, int(keep.sum()), report)
-    frame = pd.DataFrame({
-        "user_id": user[keep],
-        "item_id": item[keep],
-        "timestamp": timestamp[keep],
-        "rating": rating[keep].astype(np.float32),
-    })
-    return drop_duplicate_interactions(frame, report)
+    return interactions_frame(table, check.keep, user, item, timestamp, rating, report)
 
 
 def _genre_names(path) -> tuple[str, ...]:

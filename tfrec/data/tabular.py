@@ -34,9 +34,8 @@ from tfrec.data.validation import (
     RowChecker,
     ValidationReport,
     drop_duplicate_ids,
-    drop_duplicate_interactions,
     drop_unusable_images,
-    require_interactions,
+    interactions_frame,
     read_table_file,
 )
 
@@ -156,15 +155,7 @@ def _load_interactions(path, mapping: ColumnMapping, skip_bad_rows, report) -> p
         rating = check.parse_float(mapping.rating, min_value=0)
     else:
         rating = np.ones(len(table), dtype=np.float64)
-    keep = check.keep
-    require_interactions(table, int(keep.sum()), report)
-    frame = pd.DataFrame({
-        "user_id": user[keep],
-        "item_id": item[keep],
-        "timestamp": timestamp[keep],
-        "rating": rating[keep].astype(np.float32),
-    })
-    return drop_duplicate_interactions(frame, report)
+    return interactions_frame(table, check.keep, user, item, timestamp, rating, report)
 
 
 def load_items(path, mapping: ColumnMapping, skip_bad_rows: bool = False):

@@ -724,3 +724,15 @@ def drop_duplicate_ids(frame: pd.DataFrame, column: str, report: ValidationRepor
         )
         frame = frame[~duplicated].reset_index(drop=True)
     return frame
+
+
+def interactions_frame(table, keep, user, item, timestamp, rating, report: ValidationReport) -> pd.DataFrame:
+    """The kept rows as an interactions table: stops if none are left, drops and counts duplicates."""
+    require_interactions(table, int(keep.sum()), report)
+    frame = pd.DataFrame({
+        "user_id": user[keep],
+        "item_id": item[keep],
+        "timestamp": timestamp[keep],
+        "rating": rating[keep].astype(np.float32),
+    })
+    return drop_duplicate_interactions(frame, report)
