@@ -137,15 +137,22 @@ def cmd_export_ranking(args) -> None:
     print(f"TF Serving files: {config_path}, {batching_path}")
 
 
+def _serving_client(args):
+    """A client for ``--server`` with the command's deadline and TLS files (PEM paths)."""
+    from tfrec.serving.client import ServingClient
+
+    return ServingClient(args.server, timeout_s=args.timeout, root_certificates=args.tls_ca,
+                         client_cert=args.tls_cert, client_key=args.tls_key)
+
+
 def _recommend_two_stage(args) -> None:
     from tfrec.serving.two_stage import TwoStageRecommender, grpc_stages, two_stage
 
     if args.server:
-        from tfrec.serving.client import ServingClient
         from tfrec.serving.errors import ServingError
 
         try:
-            with ServingClient(args.server, timeout_s=args.timeout) as client:
+            with _serving_client(args) as client:
                 results = two_stage(*grpc_stages(client), args.user, args.k, args.candidates)
         except ServingError as e:
             print(f"tfrec recommend: error: {e}", file=sys.stderr)
@@ -179,11 +186,10 @@ def cmd_recommend(args) -> None:
 
 def _recommend_over_grpc(args) -> None:
     """The same table from a TF Serving (or ``tfrec serve``) server; titles stay blank."""
-    from tfrec.serving.client import ServingClient
     from tfrec.serving.errors import ServingError
 
     try:
-        with ServingClient(args.server, timeout_s=args.timeout) as client:
+        with _serving_client(args) as client:
             results = client.recommend(args.user, args.k, version=args.version)
             status = client.model_status("retrieval", args.version)
     except ServingError as e:
@@ -282,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int, help="model version (default: newest)")
     p.add_argument("--server", metavar="HOST:PORT", help="ask a TF Serving gRPC server instead of loading --base")
     p.add_argument("--timeout", type=float, default=10.0, help="gRPC deadline in seconds (with --server)")
+    p.add_argument("--tls-ca", help="PEM file of the CA the server's certificate must chain to (TLS)")
+    p.add_argument("--tls-cert", help="PEM client certificate (mutual TLS; with --tls-key and --tls-ca)")
+    p.add_argument("--tls-key", help="PEM client private key (mutual TLS)")
     p.add_argument("--two-stage", action="store_true",
                    help="retrieve --candidates items, rank them with the ranking model, print the top --k")
     p.add_argument("--candidates", type=int, default=100, help="items retrieved for ranking (with --two-stage)")

@@ -8,6 +8,7 @@ from tfrec.config import ConfigError
 from tfrec.data.download import ChecksumError, DownloadError
 from tfrec.data.schema import SchemaError
 from tfrec.data.validation import BadRowError
+from tfrec.serving.errors import ServerSettingsError
 
-USER_ERRORS = (ConfigError, SchemaError, BadRowError, ChecksumError, DownloadError,
+USER_ERRORS = (ConfigError, SchemaError, BadRowError, ChecksumError, DownloadError, ServerSettingsError,
                FileNotFoundError, FileExistsError, NotADirectoryError)

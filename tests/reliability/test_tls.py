@@ -19,6 +19,7 @@ pytest.importorskip("cryptography", reason="TLS tests need cryptography (pin: cr
 from tests.reliability.server_process import ServerProcess  # noqa: E402
 from tests.reliability.tally import TALLY  # noqa: E402
 from tests.reliability.tls_certs import make_pki  # noqa: E402
+from tfrec.cli import main  # noqa: E402
 from tfrec.serving.client import ServingClient  # noqa: E402
 from tfrec.serving.errors import ServingError  # noqa: E402
 from tfrec.serving.model_server import ModelServer  # noqa: E402
@@ -72,7 +73,7 @@ def test_mutual_tls_refuses_clients_without_a_certificate_from_its_ca(served_bas
         server.stop(grace_seconds=1)
 
 
-def test_tfrec_serve_takes_the_tls_options(served_base, pki, tmp_path):
+def test_tfrec_serve_and_recommend_take_the_tls_options(served_base, pki, tmp_path, capsys):
     server = ServerProcess.start(served_base, str(tmp_path), extra=(
         "--tls-cert", pki.server_cert, "--tls-key", pki.server_key, "--tls-client-ca", pki.ca))
     try:
@@ -80,11 +81,19 @@ def test_tfrec_serve_takes_the_tls_options(served_base, pki, tmp_path):
                        client_key=pki.client_key)
         TRIED["accepted"] += 1
         assert refused(server.target, root_certificates=pki.ca) == grpc.StatusCode.UNAVAILABLE
+        command = ["recommend", "--server", server.target, "--user", "u1", "--k", "3", "--tls-ca", pki.ca]
+        assert main([*command, "--tls-cert", pki.client_cert, "--tls-key", pki.client_key]) == 0
+        assert "top 3 for user u1" in capsys.readouterr().out
+        TRIED["accepted"] += 1
+        with pytest.raises(SystemExit) as without_certificate:
+            main(command)
+        assert without_certificate.value.code == 2 and "UNAVAILABLE" in capsys.readouterr().err
+        TRIED["refused"] += 1
     finally:
         server.stop()
 
 
-def test_incomplete_tls_settings_are_refused_up_front(served_base, pki, tmp_path):
+def test_incomplete_tls_settings_are_refused_up_front(served_base, pki, tmp_path, capsys):
     not_pem = tmp_path / "key.txt"
     not_pem.write_text("hello")
     with pytest.raises(ValueError, match="both --tls-cert and --tls-key"):
@@ -95,5 +104,8 @@ def test_incomplete_tls_settings_are_refused_up_front(served_base, pki, tmp_path
         ModelServer(base=served_base, port=0, tls_cert=pki.server_cert, tls_key=str(not_pem))
     with pytest.raises(ValueError, match="go together"):
         ServingClient("127.0.0.1:1", root_certificates=pki.ca, client_cert=pki.client_cert)
-    TRIED["misconfigurations refused"] += 4
+    # On the command line the same mistakes are one line and exit status 2, before anything starts.
+    assert main(["serve", "--base", served_base, "--port", "0", "--tls-client-ca", pki.ca]) == 2
+    assert "needs --tls-cert and --tls-key" in capsys.readouterr().err
+    TRIED["misconfigurations refused"] += 5
     TALLY.add("security", "TLS / mutual TLS connections", **TRIED)

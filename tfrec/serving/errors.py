@@ -17,3 +17,7 @@ class ServingError(Exception):
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
+
+
+class ServerSettingsError(ValueError):
+    """A ``tfrec serve`` option is invalid (TLS files, limits): reported before anything starts."""

@@ -68,7 +68,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
-from tfrec.serving.errors import ServingError
+from tfrec.serving.errors import ServerSettingsError, ServingError
 from tfrec.serving.request_batcher import RequestBatcher, batching_from_args
 from tfrec.serving.request_validation import RequestLimits
 from tfrec.serving.servable_registry import ServableRegistry
@@ -164,7 +164,7 @@ def _read_pem(path: str, what: str) -> bytes:
     with open(path, "rb") as f:
         data = f.read()
     if b"-----BEGIN " not in data:
-        raise ValueError(f"{what} {path} is not a PEM file")
+        raise ServerSettingsError(f"{what} {path} is not a PEM file")
     return data
 
 
@@ -172,10 +172,10 @@ def server_credentials(cert: str | None, key: str | None, client_ca: str | None)
     """TLS credentials from PEM files, or None for plaintext; ``client_ca`` turns on mutual TLS."""
     if cert is None and key is None:
         if client_ca is not None:
-            raise ValueError("--tls-client-ca needs --tls-cert and --tls-key")
+            raise ServerSettingsError("--tls-client-ca needs --tls-cert and --tls-key")
         return None
     if cert is None or key is None:
-        raise ValueError("TLS needs both --tls-cert and --tls-key")
+        raise ServerSettingsError("TLS needs both --tls-cert and --tls-key")
     pair = (_read_pem(key, "TLS key"), _read_pem(cert, "TLS certificate"))
     ca = _read_pem(client_ca, "client CA") if client_ca is not None else None
     return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=ca is not None)
@@ -189,12 +189,12 @@ class ModelServer:
                  max_concurrent_rpcs: int = 256, max_string_mb: float = 4.0, tls_cert: str | None = None,
                  tls_key: str | None = None, tls_client_ca: str | None = None, batching=None):
         if not 1 <= max_message_mb <= 1024:
-            raise ValueError(f"max_message_mb must be between 1 and 1024, got {max_message_mb}")
+            raise ServerSettingsError(f"max_message_mb must be between 1 and 1024, got {max_message_mb}")
         if max_workers < 1 or max_concurrent_rpcs < 1:
-            raise ValueError("max_workers and max_concurrent_rpcs must be at least 1")
+            raise ServerSettingsError("max_workers and max_concurrent_rpcs must be at least 1")
         self.host, self.port, self.poll_seconds = host, port, poll_seconds
         if max_string_mb <= 0:
-            raise ValueError(f"max_string_mb must be positive, got {max_string_mb}")
+            raise ServerSettingsError(f"max_string_mb must be positive, got {max_string_mb}")
         limit = max_message_mb * 1024 * 1024
         self.limits = RequestLimits(max_string_bytes=min(int(max_string_mb * 1024 * 1024), limit))
         self.credentials = server_credentials(tls_cert, tls_key, tls_client_ca)
