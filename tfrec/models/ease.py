@@ -26,66 +26,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["EASE", "DEFAULT_L2_GRID", "tune_on_validation", "interaction_matrix"]
+from tfrec.models.catalogue import catalogue_index, interaction_matrix
+
+__all__ = ["EASE", "DEFAULT_L2_GRID", "tune_on_validation"]
 
 DEFAULT_L2_GRID = (50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0)
 """Regularisation strengths tried by :func:`tune_on_validation` (MovieLens-sized data)."""
 
 # Above this catalogue size the dense item-item inverse needs > 3 GB in float64.
 MAX_ITEMS = 20_000
-
-
-def _item_index(item_ids: Sequence[str]) -> pd.Index:
-    index = pd.Index(np.asarray(list(item_ids), dtype=object).astype(str).astype(object))
-    if len(index) == 0:
-        raise ValueError("item_ids is empty; there is no catalogue to score")
-    if not index.is_unique:
-        dup = index[index.duplicated()].unique()
-        raise ValueError(f"item_ids must be unique; got duplicates, e.g. {list(dup[:3])}")
-    return index
-
-
-def interaction_matrix(
-    interactions: pd.DataFrame, item_index: pd.Index
-) -> tuple[pd.Index, sp.csr_matrix, int]:
-    """Binary ``users x items`` CSR of ``interactions`` over the catalogue ``item_index``.
-
-    Repeated (user, item) pairs count once; rows whose item is not in the
-    catalogue are dropped. Users are ordered by first appearance.
-
-    Returns:
-      ``(user_index, matrix, unknown_items)``: the row index (str user ids),
-      the float32 binary matrix and the number of dropped rows.
-
-    Raises:
-      ValueError: ``interactions`` is not a DataFrame with ``user_id`` and
-        ``item_id`` columns, or has no interaction with a catalogue item.
-    """
-    if not isinstance(interactions, pd.DataFrame):
-        raise ValueError(f"interactions must be a DataFrame; got {type(interactions).__name__}")
-    missing = [c for c in ("user_id", "item_id") if c not in interactions.columns]
-    if missing:
-        raise ValueError(
-            f"interactions is missing column(s) {missing}; it has {list(interactions.columns)}"
-        )
-    users = interactions["user_id"].astype(str).to_numpy(dtype=object)
-    cols = item_index.get_indexer(interactions["item_id"].astype(str).to_numpy(dtype=object))
-    known = cols >= 0
-    if not known.any():
-        raise ValueError(
-            f"none of the {len(interactions)} interactions has an item in the catalogue "
-            f"of {len(item_index)} items"
-        )
-    user_index = pd.Index(pd.unique(users[known]), dtype=object)
-    rows = user_index.get_indexer(users[known])
-    matrix = sp.csr_matrix(
-        (np.ones(int(known.sum()), dtype=np.float32), (rows, cols[known])),
-        shape=(len(user_index), len(item_index)),
-    )
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    matrix.sort_indices()
-    return user_index, matrix, int((~known).sum())
 
 
 class EASE:
@@ -108,7 +57,7 @@ class EASE:
     """
 
     def __init__(self, item_ids: Sequence[str], l2: float = 500.0):
-        self.item_ids = _item_index(item_ids)
+        self.item_ids = catalogue_index(item_ids)
         if len(self.item_ids) > MAX_ITEMS:
             raise ValueError(
                 f"EASE inverts a dense {len(self.item_ids)} x {len(self.item_ids)} matrix; "

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tfrec.models.ease import _item_index, _metric_k, interaction_matrix
+from tfrec.models.catalogue import catalogue_index, interaction_matrix
+from tfrec.models.ease import _metric_k
 
 __all__ = ["IALS", "DEFAULT_GRID", "tune_on_validation"]
 
@@ -92,7 +93,7 @@ class IALS:
         cg_steps: int = 3,
         init_scale: float = 0.01,
     ):
-        self.item_ids = _item_index(item_ids)
+        self.item_ids = catalogue_index(item_ids)
         self.factors = _positive_int(factors, "factors")
         self.iterations = _positive_int(iterations, "iterations")
         self.cg_steps = _positive_int(cg_steps, "cg_steps")

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from tfrec.models.catalogue import catalogue_index
+
 __all__ = ["PopularityBaseline"]
 
 
@@ -36,13 +38,7 @@ class PopularityBaseline:
     """
 
     def __init__(self, item_ids: Sequence[str], log: bool = True):
-        index = pd.Index(np.asarray(list(item_ids), dtype=object).astype(str).astype(object))
-        if len(index) == 0:
-            raise ValueError("item_ids is empty; there is no catalogue to score")
-        if not index.is_unique:
-            dup = index[index.duplicated()].unique()
-            raise ValueError(f"item_ids must be unique; got duplicates, e.g. {list(dup[:3])}")
-        self.item_ids = index
+        self.item_ids = catalogue_index(item_ids)
         self.log = bool(log)
         self.counts: np.ndarray | None = None
         self.unknown_items = 0

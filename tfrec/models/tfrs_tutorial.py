@@ -35,7 +35,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
-from tfrec.models.ease import _item_index
+from tfrec.models.catalogue import catalogue_index
 
 __all__ = ["TutorialRetrievalModel", "TFRSTutorialBaseline"]
 
@@ -95,7 +95,7 @@ class TFRSTutorialBaseline:
         seed: int = 0,
         verbose: int = 0,
     ):
-        self.item_ids = _item_index(item_ids)
+        self.item_ids = catalogue_index(item_ids)
         for name, value in (("embedding_dim", embedding_dim), ("batch_size", batch_size),
                             ("epochs", epochs), ("shuffle_buffer", shuffle_buffer)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
