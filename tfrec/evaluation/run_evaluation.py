@@ -51,7 +51,7 @@ def evaluate_run(run_dir: str, log=print) -> dict[str, dict[str, dict[str, float
         f"full ranking over {len(items):,} items, seen items excluded")
     log(_table(results["warm"]))
     if exp.cold_test is not None and len(exp.cold_test):
-        results["cold_start"] = evaluate_cold_start(exp, model, ks, batch_size)
+        results["cold_start"] = evaluate_cold_start(exp, model, ks, batch_size, histories)
         log(f"\ncold start: {len(exp.cold_items):,} items held out of training, ranked among themselves "
             f"for {results['cold_start'][exp.config.name]['users']:,} users")
         log(_table(results["cold_start"]))
@@ -71,8 +71,12 @@ def warm_items(exp):
     return exp.item_ids[~np.isin(exp.item_ids, exp.cold_items)]
 
 
-def evaluate_cold_start(exp, model, ks, batch_size) -> dict[str, dict[str, float]]:
-    """Ranks the held-out items (never trained on) for each user who interacted with them."""
+def evaluate_cold_start(exp, model, ks, batch_size, histories=None) -> dict[str, dict[str, float]]:
+    """Ranks the held-out items (never trained on) for each user who interacted with them.
+
+    ``histories`` are the users' query histories (sequential models), the same
+    the warm evaluation uses.
+    """
     cold = exp.cold_test
     eval_set = EvaluationSet.from_frames(
         seen=pd.DataFrame({"user_id": [], "item_id": []}), target=cold,
@@ -81,7 +85,6 @@ def evaluate_cold_start(exp, model, ks, batch_size) -> dict[str, dict[str, float
     return {
         "random": evaluate(RandomBaseline(len(exp.cold_items), seed=exp.config.train.seed).score,
                            eval_set, ks, batch_size),
-        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, exp.cold_items,
-                                                  histories=exp.query_histories(exp.seen_before_test())),
+        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, exp.cold_items, histories=histories),
                                   eval_set, ks, batch_size),
     }
