@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tfrec.data.splits import make_split, random_split, temporal_leave_last_out
+from tfrec.data.splits import drop_latest, make_split, random_split, temporal_leave_last_out
 
 
 def _interactions(rng, users=50, max_per_user=12):
@@ -73,3 +73,25 @@ def test_bad_split_arguments_are_rejected():
         random_split(frame, test_fraction=1.5)
     with pytest.raises(ValueError, match="unknown split method 'weekly'"):
         make_split(frame, "weekly")
+
+
+def test_drop_latest_is_the_data_n_interactions_earlier():
+    frame = _interactions(np.random.default_rng(3))
+    earlier = drop_latest(frame, 2)
+    for user, rows in frame.groupby("user_id"):
+        kept = earlier[earlier.user_id == user]
+        assert len(kept) == max(len(rows) - 2, 0)
+        if len(kept):  # what is left comes no later than what was dropped
+            assert kept.timestamp.max() <= rows.timestamp.sort_values().iloc[-2]
+    # Splitting the earlier data: its train is the full data's train without each user's latest 2.
+    full, part = temporal_leave_last_out(frame), temporal_leave_last_out(earlier)
+    eligible = frame.groupby("user_id").size()
+    eligible = set(eligible[eligible >= 5].index)  # users split the same way in both
+    def of(f):
+        return _keys(f[f.user_id.isin(eligible)])
+    full_train = full.train[full.train.user_id.isin(eligible)]
+    latest_two = full_train.groupby("user_id").tail(2)
+    assert of(part.train) == _keys(full_train) - _keys(latest_two)
+    assert len(drop_latest(frame, 0)) == len(frame)
+    with pytest.raises(ValueError, match=">= 0"):
+        drop_latest(frame, -1)
