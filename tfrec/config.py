@@ -29,6 +29,9 @@ class DataConfig:
     ``path``) or ``tabular`` (CSV/Parquet files, see ``tabular``).
     cold_item_fraction: share of items held out of training entirely; their
     interactions become the cold-start test set.
+    drop_latest: each user's latest N interactions are removed before
+    splitting: the data as it stood N interactions earlier (a two-stage
+    ranker's leak-free training lists come from a model of such data).
     """
 
     source: str = "synthetic"
@@ -41,6 +44,7 @@ class DataConfig:
     cache_dir: str = "data_cache"
     cold_item_fraction: float = 0.0
     cold_item_seed: int = 7
+    drop_latest: int = 0
 
 
 CONTENT_MODES = ("none", "cached", "frozen", "finetune")
@@ -246,16 +250,21 @@ class CandidateConfig:
     retrieval_run: a trained retrieval run (same data and split) whose model
     retrieves each list; empty to train on the interaction rows instead.
     k: candidates per list (the two-stage serving default too).
-    recent_train_positives: besides each user's validation item, also make a
-    list for each of the user's latest N training items (more lists; their
-    candidates come from a model that trained on them, so off by default).
-    include_positive: put the target into its list (replacing the weakest
-    candidate) when retrieval missed it; otherwise such lists are dropped.
+    earlier_items: ``0``: the lists are the users' validation items, a share
+    of the users held out for early stopping. ``N > 0`` (temporal splits): a
+    retrieval model of the same config is also trained on the data without
+    each user's test, validation and latest N training interactions
+    (``data.drop_latest: N + 2``), and those N training items are targets of
+    lists it retrieves: items it never saw, like the test item for the served
+    model, so the ranker gets N times more lists without leakage. The
+    validation items' lists (from ``retrieval_run``) then stop training.
+    include_positive: put the target into its training list (replacing the
+    weakest candidate) when retrieval missed it; otherwise such lists are dropped.
     """
 
     retrieval_run: str = ""
     k: int = 100
-    recent_train_positives: int = 0
+    earlier_items: int = 0
     include_positive: bool = True
 
     @property
@@ -277,6 +286,8 @@ class RankingModelConfig:
     feature (candidate-list training only; the ranking export then takes it).
     activity_features: the user's latest and the item's median training time,
     the item's log count and their gap (``tfrec.models.activity_features``).
+    history: the user's recent items through a history encoder, as in the
+    retrieval query tower (``HistoryConfig``; ``length: 0`` is off).
     """
 
     id_embedding_dim: int = 32
@@ -298,6 +309,7 @@ class RankingModelConfig:
     use_retrieval_score: bool = False
     activity_features: bool = False
     content: ContentConfig = dataclasses.field(default_factory=ContentConfig)
+    history: HistoryConfig = dataclasses.field(default_factory=HistoryConfig)
 
     def __post_init__(self):
         if not self.tasks or not isinstance(self.tasks, dict):
@@ -337,6 +349,14 @@ class RankingConfig:
             raise ConfigError("model.tasks 'listwise' needs candidate lists: set candidates.retrieval_run")
         if self.model.use_retrieval_score and not self.candidates.enabled:
             raise ConfigError("model.use_retrieval_score needs candidates.retrieval_run")
+        if self.candidates.earlier_items < 0:
+            raise ConfigError(f"candidates.earlier_items must be >= 0, got {self.candidates.earlier_items}")
+        if self.candidates.earlier_items and self.data.split not in ("temporal", "temporal_leave_last_out"):
+            raise ConfigError("candidates.earlier_items needs data.split: temporal (the latest training items "
+                              f"are the targets), got {self.data.split!r}")
+        if self.model.history.enabled and not self.candidates.enabled:
+            raise ConfigError("model.history needs candidate lists (candidates.retrieval_run): a list's target "
+                              "defines the moment its history is cut")
         if self.model.use_retrieval_score and self.candidates.include_positive:
             raise ConfigError("model.use_retrieval_score needs candidates.include_positive: false (an inserted "
                               "target would be the one candidate scored below the list, which the ranker would learn)")

@@ -32,6 +32,9 @@ def test_shipped_configs_load():
     ({"model": {"content": {"mode": "finetune"}}}, "cached"),
     ({"model": {"use_retrieval_score": True}, "candidates": {"retrieval_run": "r"}}, "include_positive"),
     ({"train": {"epoch": 3}}, "unknown key"),
+    ({"model": {"history": {"length": 5}}}, "history needs candidate lists"),
+    ({"candidates": {"retrieval_run": "r", "earlier_items": 3}, "data": {"split": "random"}}, "split: temporal"),
+    ({"candidates": {"retrieval_run": "r", "earlier_items": -1}}, "earlier_items"),
 ])
 def test_invalid_configs_are_named(values, message):
     with pytest.raises(ConfigError, match=message):

@@ -35,13 +35,22 @@ def pairs_of(exp, n=12):
     return users, items
 
 
-def in_memory(exp, model, users, items, retrieval_scores=None):
+def in_memory(exp, model, users, items, retrieval_scores=None, histories=None):
+    """The model's outputs; a ranker with history reads ``histories`` rows, by default each
+    user's latest items in the data set (what the export stores)."""
+    from tfrec.data.history import HISTORY, PAD, latest_items
     from tfrec.models.ranking import RETRIEVAL_SCORE
     import tensorflow as tf
 
     features = exp.base.join({"user_id": tf.constant(users), "item_id": tf.constant(items)})
     if retrieval_scores is not None:
         features[RETRIEVAL_SCORE] = tf.constant(retrieval_scores, tf.float32)
+    length = exp.config.model.history.length
+    if length:
+        if histories is None:
+            stored = latest_items(exp.base.dataset.interactions, length)
+            histories = [stored.get(u, [PAD] * length) for u in users]
+        features[HISTORY] = tf.constant(np.asarray(histories, dtype=str).astype(object))
     return {k: v.numpy() for k, v in model.serving_outputs(model(features)).items()}
 
 
@@ -75,7 +84,7 @@ def test_fresh_process_gives_the_in_memory_scores(tiny_ranking_run, tiny_listwis
     for got, want in zip(exported, expected):
         assert set(got) == set(want)
         for name in want:
-            np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
         assert np.isfinite(got["score"]).all()
 
 
@@ -95,3 +104,30 @@ def test_mismatched_lengths_are_invalid_argument(tiny_ranking_run, tmp_path):
     signature = tf.saved_model.load(path).signatures["serving_default"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="same length"):
         signature(user_id=tf.constant(["u1", "u2"]), item_id=tf.constant(["i1"]))
+
+
+def test_history_signature_reads_the_given_items(tiny_listwise_run, tmp_path):
+    """``with_history`` with the stored history equals ``serving_default``; another history
+    gives other scores, exactly the in-memory model's; an empty history is no error."""
+    import tensorflow as tf
+
+    from tfrec.data.history import latest_items
+
+    exp = RankingExperiment.from_run(str(tiny_listwise_run), **QUIET)
+    model = exp.load_model(str(tiny_listwise_run))
+    loaded = tf.saved_model.load(export_ranking(exp, model, str(tmp_path)))
+    assert set(loaded.signatures) == {"serving_default", "with_history"}
+    users, items = pairs_of(exp)
+    scores = np.linspace(-1, 1, len(users)).astype(np.float32)
+    ids = {"user_id": tf.constant(users), "item_id": tf.constant(items), "retrieval_score": tf.constant(scores)}
+    stored = latest_items(exp.base.dataset.interactions, 4)
+    own = np.array([stored.get(u, [""] * 4) for u in users], dtype=object)
+    default = loaded.signatures["serving_default"](**ids)["score"].numpy()
+    np.testing.assert_allclose(loaded.signatures["with_history"](**ids, history=tf.constant(own))["score"].numpy(),
+                               default, rtol=1e-5, atol=1e-5)
+    other = np.array([stored[exp.base.split.test.user_id.iloc[-1]]] * len(users), dtype=object)
+    got = loaded.signatures["with_history"](**ids, history=tf.constant(other))["score"].numpy()
+    np.testing.assert_allclose(got, in_memory(exp, model, users, items, scores, other)["score"], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(got, default)
+    empty = loaded.signatures["with_history"](**ids, history=tf.zeros([len(users), 0], tf.string))["score"]
+    assert np.isfinite(empty.numpy()).all()

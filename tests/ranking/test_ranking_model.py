@@ -61,12 +61,14 @@ def test_flatten_lists_repeats_user_features():
         "user_id": tf.constant(["u1", "u2"]), "user_age": tf.constant([1.0, 2.0]),
         "item_id": tf.constant([["a", "b", "c"], ["d", "e", "f"]]),
         "item_text_vector": tf.zeros([2, 3, 5]),
+        "history": tf.constant([["a", "b"], ["", "c"]]),
     })
     assert list(shape.numpy()) == [2, 3]
     assert [u.decode() for u in flat["user_id"].numpy()] == ["u1"] * 3 + ["u2"] * 3
     assert [i.decode() for i in flat["item_id"].numpy()] == list("abcdef")
     assert flat["item_text_vector"].shape == (6, 5)
     np.testing.assert_array_equal(flat["user_age"].numpy(), [1, 1, 1, 2, 2, 2])
+    assert flat["history"].numpy().astype(str).tolist() == [["a", "b"]] * 3 + [["", "c"]] * 3
 
 
 def test_activity_features_hand_case():

@@ -33,6 +33,8 @@ class CandidateLists:
       engaged: ``[N, L]`` float32, 1.0 at the target.
       ratings: ``[N, L]`` float32, the target's rating at the target, 0 elsewhere.
       retrieval_scores: ``[N, L]`` float32.
+      histories: optional ``[N, H]`` str, the user's items before the target
+        (newest last), for a ranker that reads recent history.
       counts: ``lists``, ``target_retrieved`` (targets retrieval put in the
         top k), ``target_inserted``, ``dropped``.
     """
@@ -43,20 +45,36 @@ class CandidateLists:
     ratings: np.ndarray
     retrieval_scores: np.ndarray
     counts: dict = dataclasses.field(default_factory=dict)
+    histories: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.user_ids)
 
     def subset(self, index) -> "CandidateLists":
         return CandidateLists(self.user_ids[index], self.item_ids[index], self.engaged[index],
-                              self.ratings[index], self.retrieval_scores[index], dict(self.counts))
+                              self.ratings[index], self.retrieval_scores[index], dict(self.counts),
+                              None if self.histories is None else self.histories[index])
+
+    def concat(self, other: "CandidateLists") -> "CandidateLists":
+        """These lists followed by ``other``'s (same list length; histories on both or neither)."""
+        if (self.histories is None) != (other.histories is None):
+            raise ValueError("cannot join candidate lists with and without histories")
+        joined = {f: np.concatenate([getattr(self, f), getattr(other, f)])
+                  for f in ("user_ids", "item_ids", "engaged", "ratings", "retrieval_scores")}
+        histories = None if self.histories is None else np.concatenate([self.histories, other.histories])
+        counts = {k: self.counts.get(k, 0) + other.counts.get(k, 0) for k in {*self.counts, *other.counts}}
+        return CandidateLists(**joined, counts=counts, histories=histories)
 
     def features(self) -> dict[str, np.ndarray]:
+        from tfrec.data.history import HISTORY
         from tfrec.models.ranking import ENGAGED, RETRIEVAL_SCORE
 
-        return {"user_id": self.user_ids.astype(str).astype(object),
-                "item_id": self.item_ids.astype(str).astype(object),
-                ENGAGED: self.engaged, "rating": self.ratings, RETRIEVAL_SCORE: self.retrieval_scores}
+        out = {"user_id": self.user_ids.astype(str).astype(object),
+               "item_id": self.item_ids.astype(str).astype(object),
+               ENGAGED: self.engaged, "rating": self.ratings, RETRIEVAL_SCORE: self.retrieval_scores}
+        if self.histories is not None:
+            out[HISTORY] = self.histories.astype(str).astype(object)
+        return out
 
     def dataset(self, join: FeatureJoin, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
         """Batches of ``[B, L]`` list features joined with user and item features."""
@@ -86,7 +104,8 @@ def top_candidates(scores: np.ndarray, exclude: list[np.ndarray], k: int) -> np.
 
 
 def build_candidate_lists(score_fn: ScoreFn, item_ids, targets: pd.DataFrame, seen: pd.DataFrame, k: int,
-                          include_positive: bool = True, batch_size: int = 256) -> CandidateLists:
+                          include_positive: bool = True, batch_size: int = 256,
+                          histories: np.ndarray | None = None) -> CandidateLists:
     """One list per row of ``targets`` (``user_id``, ``item_id``, ``rating``).
 
     Args:
@@ -95,6 +114,7 @@ def build_candidate_lists(score_fn: ScoreFn, item_ids, targets: pd.DataFrame, se
       seen: interactions excluded from a user's lists (what they saw before the
         targets); a target itself is never excluded from its own list.
       k: list length; users with fewer than ``k`` unseen items are dropped.
+      histories: optional ``[len(targets), H]`` recent items before each target, kept with its list.
     """
     item_ids = np.asarray(item_ids, dtype=str).astype(object)
     index = pd.Index(item_ids)
@@ -104,9 +124,11 @@ def build_candidate_lists(score_fn: ScoreFn, item_ids, targets: pd.DataFrame, se
     empty = np.zeros(0, np.int64)
     targets = targets.assign(column=index.get_indexer(targets.item_id.astype(str)))
     unknown = int((targets.column < 0).sum())
+    if histories is not None:
+        histories = np.asarray(histories, dtype=object)[targets.column.to_numpy() >= 0]
     targets = targets[targets.column >= 0]
     users = targets.user_id.astype(str).to_numpy(object)
-    out = {"user_ids": [], "columns": [], "engaged": [], "ratings": [], "scores": []}
+    out = {"user_ids": [], "columns": [], "engaged": [], "ratings": [], "scores": [], "rows": []}
     retrieved = inserted = dropped = 0
     for start in range(0, len(targets), batch_size):
         batch = targets.iloc[start:start + batch_size]
@@ -138,6 +160,7 @@ def build_candidate_lists(score_fn: ScoreFn, item_ids, targets: pd.DataFrame, se
             out["engaged"].append(engaged)
             out["ratings"].append(engaged * np.float32(batch.rating.iloc[row]))
             out["scores"].append(row_scores)
+            out["rows"].append(start + row)
     n = len(out["user_ids"])
     shape = (n, k)
     return CandidateLists(
@@ -148,4 +171,5 @@ def build_candidate_lists(score_fn: ScoreFn, item_ids, targets: pd.DataFrame, se
         retrieval_scores=np.asarray(out["scores"], np.float32).reshape(shape),
         counts={"lists": n, "target_retrieved": retrieved, "target_inserted": inserted, "dropped": dropped,
                 "unknown_target_items": unknown},
+        histories=None if histories is None else histories[np.asarray(out["rows"], np.int64)],
     )

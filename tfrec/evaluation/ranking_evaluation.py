@@ -55,7 +55,8 @@ def two_stage_comparison(exp: RankingExperiment, model, k: int, ks=(10, 20), bat
     eval_set = EvaluationSet.from_frames(seen=seen, target=split.test, user_ids=split.test.user_id.unique(),
                                          item_ids=exp.item_ids)
     retrieval = exp.retrieval_scorer(seen, log=log)
-    two_stage = TwoStageScorer(retrieval, PairScorer(model, exp.base.join), exp.item_ids, seen, k)
+    ranker = PairScorer(model, exp.base.join, histories=exp.user_histories(seen))
+    two_stage = TwoStageScorer(retrieval, ranker, exp.item_ids, seen, k)
     return {
         "retrieval": evaluate(retrieval, eval_set, ks, batch_size),
         f"retrieval top-{k} + ranker": evaluate(two_stage, eval_set, ks, batch_size),

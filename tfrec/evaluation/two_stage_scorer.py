@@ -13,6 +13,7 @@ import pandas as pd
 import tensorflow as tf
 
 from tfrec.data.candidate_lists import seen_by_user, top_candidates
+from tfrec.data.history import HISTORY, PAD
 from tfrec.models.ranking import RETRIEVAL_SCORE, SCORE
 
 
@@ -20,12 +21,18 @@ class PairScorer:
     """``scorer(user_ids, item_ids, retrieval_scores) -> [n]`` ranking scores of (user, item) pairs.
 
     Features are joined by id like in training; ``output`` picks the model's
-    output (``score``, ``rating``, ``engagement`` ...).
+    output (``score``, ``rating``, ``engagement`` ...). A ranker with a history
+    encoder reads each user's recent items from ``histories`` (user id →
+    ``[H]`` items, newest last); unknown users get an empty history.
     """
 
-    def __init__(self, model, join, output: str = SCORE, batch_size: int = 8192):
+    def __init__(self, model, join, output: str = SCORE, batch_size: int = 8192, histories: dict | None = None):
         self.model, self.join, self.output, self.batch_size = model, join, output, batch_size
         self.uses_retrieval_score = RETRIEVAL_SCORE in model.pair_encoders
+        self.history_length = model.user_encoders[HISTORY].length if HISTORY in model.user_encoders else 0
+        if self.history_length and histories is None:
+            raise ValueError("this ranker reads users' recent items; pass histories")
+        self.histories = histories
 
     def __call__(self, user_ids, item_ids, retrieval_scores=None) -> np.ndarray:
         user_ids = np.asarray(user_ids, dtype=str).astype(object)
@@ -39,6 +46,10 @@ class PairScorer:
                                   "item_id": tf.constant(item_ids[start:stop])})
             if self.uses_retrieval_score:
                 features[RETRIEVAL_SCORE] = tf.constant(np.asarray(retrieval_scores[start:stop], np.float32))
+            if self.history_length:
+                empty = np.full(self.history_length, PAD, dtype=object)
+                rows = [self.histories.get(u, empty)[-self.history_length:] for u in user_ids[start:stop]]
+                features[HISTORY] = tf.constant(np.stack(rows).astype(str).astype(object))
             out.append(self.model.serving_outputs(self.model(features))[self.output].numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 

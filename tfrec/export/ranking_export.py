@@ -8,6 +8,11 @@ Signature ``serving_default``:
           ``engagement``: probability; ``listwise``: list score) and ``score``,
           the output a two-stage recommender orders by.
 
+Signature ``with_history`` (rankers with a history encoder): also ``history``
+string [B, H], each pair's user's latest items (newest last, padded with "").
+``serving_default`` then uses each user's stored history (their latest items
+in the data set), like the retrieval export.
+
 The user's and the item's features (attributes, categories, title words,
 cached content vectors) are looked up inside the model from the ids, as in
 the retrieval export, so a request needs only ids; unknown ids use the
@@ -28,6 +33,8 @@ from tensorflow_serving.apis import model_pb2, predict_pb2
 from tfrec.atomic import atomic_directory
 from tfrec.export.versions import next_version
 from tfrec.export.warmup import write_warmup_requests
+from tfrec.data.history import HISTORY, PAD
+from tfrec.export.retrieval_export import UserHistories
 from tfrec.models.ranking import RETRIEVAL_SCORE
 
 MODEL_NAME = "ranking"
@@ -37,36 +44,57 @@ INFO_ASSET = os.path.join("assets.extra", "ranking.json")
 class RankingService(tf.Module):
     """(user id, item id) pairs → the ranking model's outputs; the object behind the SavedModel."""
 
-    def __init__(self, model, users, items):
+    def __init__(self, model, users, items, histories=None):
         super().__init__()
-        self.model, self.users, self.items = model, users, items
+        self.model, self.users, self.items, self.histories = model, users, items, histories
         self.uses_retrieval_score = RETRIEVAL_SCORE in model.pair_encoders
+        self.history_length = model.user_encoders[HISTORY].length if HISTORY in model.user_encoders else 0
+        if self.history_length and histories is None:
+            raise ValueError("a ranker with a history encoder needs the users' stored histories")
+        ids = [tf.TensorSpec([None], tf.string, name="user_id"), tf.TensorSpec([None], tf.string, name="item_id")]
+        score = [tf.TensorSpec([None], tf.float32, name=RETRIEVAL_SCORE)] if self.uses_retrieval_score else []
+        history = [tf.TensorSpec([None, None], tf.string, name=HISTORY)]
         if self.uses_retrieval_score:
-            self.serve = tf.function(self._serve_with_score, input_signature=[
-                tf.TensorSpec([None], tf.string, name="user_id"), tf.TensorSpec([None], tf.string, name="item_id"),
-                tf.TensorSpec([None], tf.float32, name=RETRIEVAL_SCORE)])
+            self.serve = tf.function(self._serve_with_score, input_signature=ids + score)
+            self.serve_with_history = tf.function(self._serve_with_score_and_history,
+                                                  input_signature=ids + score + history)
         else:
-            self.serve = tf.function(self._serve, input_signature=[
-                tf.TensorSpec([None], tf.string, name="user_id"), tf.TensorSpec([None], tf.string, name="item_id")])
+            self.serve = tf.function(self._serve, input_signature=ids)
+            self.serve_with_history = tf.function(self._serve_with_history, input_signature=ids + history)
 
     def _serve(self, user_id, item_id):
-        return self._score(user_id, item_id, None)
+        return self._score(user_id, item_id, None, None)
 
     def _serve_with_score(self, user_id, item_id, retrieval_score):
-        return self._score(user_id, item_id, retrieval_score)
+        return self._score(user_id, item_id, retrieval_score, None)
 
-    def _score(self, user_id, item_id, retrieval_score):
+    def _serve_with_history(self, user_id, item_id, history):
+        return self._score(user_id, item_id, None, history)
+
+    def _serve_with_score_and_history(self, user_id, item_id, retrieval_score, history):
+        return self._score(user_id, item_id, retrieval_score, history)
+
+    def _score(self, user_id, item_id, retrieval_score, history):
         checks = [tf.debugging.assert_equal(tf.shape(user_id), tf.shape(item_id),
                                             message="user_id and item_id must have the same length")]
         if retrieval_score is not None:
             checks.append(tf.debugging.assert_equal(tf.shape(retrieval_score), tf.shape(item_id),
                                                     message="retrieval_score must have one value per item_id"))
+        if history is not None:
+            checks.append(tf.debugging.assert_equal(tf.shape(history)[0], tf.shape(item_id)[0],
+                                                    message="history must have one row per item_id"))
         with tf.control_dependencies(checks):
             features = {"user_id": tf.identity(user_id), "item_id": tf.identity(item_id)}
         features.update(self.users(features["user_id"]))
         features.update(self.items(features["item_id"]))
         if retrieval_score is not None:
             features[RETRIEVAL_SCORE] = retrieval_score
+        if self.history_length:
+            if history is None:
+                history = self.histories(features["user_id"])
+            # A leading pad column makes an empty history [B, 0] a valid [B, 1] one.
+            history = tf.concat([tf.fill([tf.shape(history)[0], 1], PAD), history], axis=1)
+            features[HISTORY] = history[:, -self.history_length:]
         outputs = self.model.serving_outputs(self.model(features, training=False))
         return {name: tf.identity(value, name=name) for name, value in outputs.items()}
 
@@ -98,14 +126,20 @@ def export_ranking(exp, model, base: str, version: int | None = None) -> str:
     """
     model_dir = os.path.join(base, MODEL_NAME)
     version = version if version is not None else next_version(model_dir)
-    service = RankingService(model, exp.base.join.users, exp.base.join.items)
+    length = exp.config.model.history.length
+    histories = UserHistories(exp.base.dataset.interactions, length) if length else None
+    service = RankingService(model, exp.base.join.users, exp.base.join.items, histories)
     path = os.path.join(model_dir, str(version))
     with atomic_directory(path, overwrite=False) as tmp:
-        tf.saved_model.save(service, tmp, signatures={"serving_default": service.serve.get_concrete_function()})
+        signatures = {"serving_default": service.serve.get_concrete_function()}
+        if service.history_length:
+            signatures["with_history"] = service.serve_with_history.get_concrete_function()
+        tf.saved_model.save(service, tmp, signatures=signatures)
         os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
         with open(os.path.join(tmp, INFO_ASSET), "w") as f:
             json.dump({"name": exp.config.name, "tasks": model.task_weights, "score": model.score_task,
                        "retrieval_score_input": service.uses_retrieval_score,
+                       "history_length": service.history_length,
                        "candidates_k": exp.config.candidates.k}, f, indent=2)
         interactions = exp.base.dataset.interactions
         write_warmup_requests(tmp, ranking_warmup_requests(pd.unique(interactions.user_id)[:16],

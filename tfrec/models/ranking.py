@@ -30,6 +30,7 @@ import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
 from tfrec.config import RankingModelConfig, RetrievalModelConfig
+from tfrec.data.history import HISTORY
 from tfrec.data.schema import RecDataset
 from tfrec.data.vocabulary import Vocabularies
 from tfrec.models.feature_encoders import IdEmbedding, StandardizedNumber
@@ -92,7 +93,19 @@ class RankingModel(tfrs.Model):
             if dropout:
                 deep.append(keras.layers.Dropout(dropout))
         self.deep = keras.Sequential(deep, name="deep") if deep else None
-        self.heads = {name: keras.layers.Dense(1, name=f"{name}_head") for name in self.task_weights}
+        # With the retrieval score as input, each non-rating head starts as the retrieval order
+        # (a learned weight on the standardised score, the network's output zero) and learns
+        # corrections to it: a ranker trained on a few thousand lists then never begins by
+        # scrambling what retrieval already knows.
+        self.score_skip = {}
+        skip = RETRIEVAL_SCORE in self.pair_encoders
+        self.heads = {name: keras.layers.Dense(1, name=f"{name}_head",
+                                               kernel_initializer="zeros" if skip and name != RATING else "glorot_uniform")
+                      for name in self.task_weights}
+        if skip:
+            self.score_skip = {name: self.add_weight(name=f"{name}_retrieval_score_weight", shape=(),
+                                                     initializer=keras.initializers.Constant(1.0))
+                               for name in self.task_weights if name != RATING}
         self.global_mean = float(global_mean)
         self.user_bias = self.item_bias = None
         if bias_terms and RATING in self.task_weights:
@@ -135,6 +148,10 @@ class RankingModel(tfrs.Model):
         if self.deep is not None:
             x = self.deep(x, training=training)
         out = {name: tf.squeeze(head(x), axis=-1) for name, head in self.heads.items()}
+        if self.score_skip:
+            standardized = tf.squeeze(self.pair_encoders[RETRIEVAL_SCORE](features[RETRIEVAL_SCORE]), -1)
+            for name, weight in self.score_skip.items():
+                out[name] += weight * tf.cast(standardized, out[name].dtype)
         if RATING in out:
             rating = out[RATING] + self.global_mean
             if self.user_bias is not None:
@@ -177,13 +194,14 @@ class RankingModel(tfrs.Model):
 
 
 def flatten_lists(features: dict) -> tuple[dict, tf.Tensor]:
-    """``[B, L]`` list features → ``[B*L]`` pairs; ``[B]`` user features are repeated L times."""
+    """``[B, L]`` list features → ``[B*L]`` pairs; per-user features (ids, attributes, the
+    ``[B, H]`` history) are repeated L times."""
     shape = tf.shape(features["item_id"])
     size = shape[1]
     flat = {}
     for name, value in features.items():
-        if value.shape.rank is not None and value.shape.rank >= 2 and name != "user_id" \
-                and not name.startswith("user_"):
+        per_user = name in ("user_id", HISTORY) or name.startswith("user_")
+        if value.shape.rank is not None and value.shape.rank >= 2 and not per_user:
             flat[name] = tf.reshape(value, tf.concat([[-1], tf.shape(value)[2:]], axis=0))
         else:
             flat[name] = tf.repeat(value, size, axis=0)
@@ -191,21 +209,25 @@ def flatten_lists(features: dict) -> tuple[dict, tf.Tensor]:
 
 
 def ranking_encoders(dataset: RecDataset, vocabs: Vocabularies, config: RankingModelConfig,
-                     train_users) -> tuple[dict, dict]:
-    """The retrieval towers' user and item encoders, built with the ranking config's sizes."""
+                     train_users, item_vectors: dict | None = None) -> tuple[dict, dict]:
+    """The retrieval towers' user and item encoders (the history encoder among the user's
+    when ``config.history`` is on), built with the ranking config's sizes."""
     tower_config = RetrievalModelConfig(
         id_embedding_dim=config.id_embedding_dim, feature_embedding_dim=config.feature_embedding_dim,
         hidden_dims=[], use_user_features=config.use_user_features, use_item_features=config.use_item_features,
-        num_oov_buckets=config.num_oov_buckets, embedding_l2=config.embedding_l2, content=config.content)
-    users = build_query_tower(dataset, vocabs, train_users, tower_config).encoders
+        num_oov_buckets=config.num_oov_buckets, embedding_l2=config.embedding_l2, content=config.content,
+        history=config.history)
+    users = build_query_tower(dataset, vocabs, train_users, tower_config, item_vectors).encoders
     items = build_candidate_tower(dataset, vocabs, tower_config).encoders
     return users, items
 
 
 def build_ranking_model(dataset: RecDataset, vocabs: Vocabularies, config: RankingModelConfig, train,
-                        retrieval_score_stats: tuple[float, float] | None = None) -> RankingModel:
+                        retrieval_score_stats: tuple[float, float] | None = None,
+                        item_vectors: dict | None = None) -> RankingModel:
     """The ranking model of a config, for a data set and its training split (``train`` rows)."""
-    user_encoders, item_encoders = ranking_encoders(dataset, vocabs, config, train.user_id.to_numpy())
+    user_encoders, item_encoders = ranking_encoders(dataset, vocabs, config, train.user_id.to_numpy(),
+                                                    item_vectors)
     pair = {}
     if config.use_retrieval_score:
         if retrieval_score_stats is None:

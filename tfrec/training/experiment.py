@@ -18,7 +18,7 @@ from tfrec.data.history import HISTORY, history_for, latest_items
 from tfrec.data.pipeline import FeatureJoin
 from tfrec.data.schema import RecDataset, SchemaError
 from tfrec.data.sources import load_dataset
-from tfrec.data.splits import Split, hold_out_items, make_split
+from tfrec.data.splits import Split, drop_latest, hold_out_items, make_split
 from tfrec.data.vocabulary import Vocabularies, build_vocabularies
 from tfrec.models.retrieval import RetrievalModel
 from tfrec.models.towers import build_candidate_tower, build_query_tower
@@ -51,6 +51,7 @@ class Experiment:
             interactions, cold_test, cold_items = hold_out_items(
                 interactions, config.data.cold_item_fraction, seed=config.data.cold_item_seed)
             cold = {"cold_test": cold_test, "cold_items": cold_items}
+        interactions = drop_latest(interactions, config.data.drop_latest)
         kwargs = {"test_fraction": config.data.test_fraction} if config.data.split == "random" else {}
         split = make_split(interactions, config.data.split, seed=config.train.seed, **kwargs)
         vocabs = build_vocabularies(split.train, dataset)

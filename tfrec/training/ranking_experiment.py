@@ -13,9 +13,16 @@ Two kinds of training data:
   held out for early stopping;
 * candidate lists (``candidates.retrieval_run`` set): each user's validation
   item is the target of a list of the retrieval run's top-k unseen items
-  (:mod:`tfrec.data.candidate_lists`); ``train.validation_fraction`` of the
-  users' lists are held out for early stopping. The retrieval run must have
-  the same data config (and seed), so its training split is this one.
+  (:mod:`tfrec.data.candidate_lists`). With ``candidates.earlier_items: N``
+  those lists stop training, and the training lists come from a retrieval
+  model of the same config trained in ``<run>/earlier_retrieval`` on the data
+  without each user's latest N training items (nor their validation and test
+  items): each of those N items is the target of a list that model retrieves
+  from what came before it, so nothing it was trained on is a target. Without
+  it, ``train.validation_fraction`` of the users' lists are held out for
+  early stopping. The retrieval run must have the same data config (and
+  seed), so its training split is this one. A ranker with a history encoder
+  reads, for each list, the user's items before its target.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -30,11 +38,14 @@ import pandas as pd
 from tfrec.atomic import atomic_file
 from tfrec.config import ConfigError, RankingConfig, load_config
 from tfrec.data.candidate_lists import CandidateLists, build_candidate_lists
+from tfrec.data.history import HISTORY, chronological, history_for, latest_items
 from tfrec.data.pipeline import interaction_dataset
 from tfrec.models.ranking import RETRIEVAL_SCORE, RankingModel, build_ranking_model
-from tfrec.training.experiment import CONFIG_FILE, WEIGHTS_PREFIX, Experiment
+from tfrec.training.experiment import CONFIG_FILE, CONTENT_CACHE_DIR, WEIGHTS_PREFIX, Experiment
 
 STATS_FILE = "ranking_stats.json"
+EARLIER_RETRIEVAL_DIR = "earlier_retrieval"  # the retrieval model of candidates.earlier_items
+HELD_OUT_PER_USER = 2  # temporal leave-last-out: each user's validation and test interaction
 
 
 @dataclasses.dataclass
@@ -43,6 +54,7 @@ class RankingExperiment:
     base: Experiment
     train_rows: pd.DataFrame
     val_rows: pd.DataFrame
+    run_dir: str = ""
     stats: dict = dataclasses.field(default_factory=dict)
     _retrieval: tuple | None = None
 
@@ -54,7 +66,7 @@ class RankingExperiment:
             rng = np.random.default_rng(config.train.seed)
             held = rng.random(len(train)) < config.train.validation_fraction
             train, val = train[~held].reset_index(drop=True), train[held].reset_index(drop=True)
-        return cls(config, base, train, val)
+        return cls(config, base, train, val, run_dir)
 
     @classmethod
     def from_run(cls, run_dir: str, log=print) -> "RankingExperiment":
@@ -99,6 +111,11 @@ class RankingExperiment:
             self._retrieval = (exp, exp.load_model(run))
         return self._retrieval
 
+    def user_histories(self, seen: pd.DataFrame) -> dict | None:
+        """Each user's latest items in ``seen``, for a ranker that reads history (else None)."""
+        length = self.config.model.history.length
+        return latest_items(seen, length) if length else None
+
     def retrieval_scorer(self, seen: pd.DataFrame, item_ids=None, log=print):
         """Full-catalogue retrieval scores of users, their query made from ``seen`` (histories)."""
         from tfrec.evaluation.embedding_scorer import EmbeddingScorer
@@ -109,32 +126,84 @@ class RankingExperiment:
         return EmbeddingScorer(model, exp.join, self.item_ids if item_ids is None else item_ids, **kwargs)
 
     def training_lists(self, log=print) -> tuple[CandidateLists, CandidateLists]:
-        """Train and validation candidate lists (validation: a share of the users)."""
+        """Train and validation candidate lists (see ``CandidateConfig.earlier_items``)."""
         c = self.config.candidates
         split = self.base.split
-        targets = split.val
-        if c.recent_train_positives:
-            ordered = split.train.sort_values(["user_id", "timestamp"], kind="stable")
-            targets = pd.concat([targets, ordered.groupby("user_id").tail(c.recent_train_positives)],
-                                ignore_index=True)
-        if len(targets) == 0:
+        if len(split.val) == 0:
             raise ConfigError("candidate lists need targets: the split has no validation interactions "
-                              "(use data.split: temporal) and candidates.recent_train_positives is 0")
-        lists = build_candidate_lists(self.retrieval_scorer(split.train, log=log), self.item_ids, targets,
-                                      split.train, c.k, c.include_positive)
-        log(f"candidate lists: {lists.counts}")
-        users = np.unique(lists.user_ids.astype(str))
-        rng = np.random.default_rng(self.config.train.seed)
-        held = set(users[rng.random(len(users)) < self.config.train.validation_fraction])
-        is_val = np.array([u in held for u in lists.user_ids])
-        train, val = lists.subset(~is_val), lists.subset(is_val)
+                              "(use data.split: temporal)")
+        length = self.config.model.history.length
+        val_lists = build_candidate_lists(
+            self.retrieval_scorer(split.train, log=log), self.item_ids, split.val, split.train, c.k,
+            c.include_positive and not c.earlier_items,
+            histories=history_for(split.val, split.train, length) if length else None)
+        if c.earlier_items:
+            train, val = self.earlier_lists(log), val_lists
+        else:
+            users = np.unique(val_lists.user_ids.astype(str))
+            rng = np.random.default_rng(self.config.train.seed)
+            held = set(users[rng.random(len(users)) < self.config.train.validation_fraction])
+            is_val = np.array([u in held for u in val_lists.user_ids])
+            train, val = val_lists.subset(~is_val), val_lists.subset(is_val)
+        log(f"candidate lists: training {train.counts}; validation {val.counts}")
         if len(train) == 0 or len(val) == 0:
-            raise ConfigError(f"train.validation_fraction {self.config.train.validation_fraction} leaves "
-                              f"{len(train)} training and {len(val)} validation lists; both need some")
+            raise ConfigError(f"candidate lists: {len(train)} for training and {len(val)} for validation; "
+                              "both need some (train.validation_fraction, candidates.earlier_items)")
         scores = train.retrieval_scores
         self.stats = {"retrieval_score_mean": float(scores.mean()), "retrieval_score_std": float(scores.std()),
-                      "lists": lists.counts}
+                      "lists": {"train": train.counts, "validation": val.counts}}
         return train, val
+
+    def earlier_lists(self, log=print) -> CandidateLists:
+        """Lists for each user's latest ``earlier_items`` training items, from a model that never saw them."""
+        from tfrec.evaluation.embedding_scorer import EmbeddingScorer
+
+        c = self.config.candidates
+        exp, model = self.earlier_retrieval(log)
+        train = chronological(self.base.split.train)
+        from_end = train.groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
+        length = self.config.model.history.length
+        lists = None
+        # One round per position from the end, so every user has one target per round and the
+        # retrieval query is made from exactly the items before that target.
+        for position in range(c.earlier_items):
+            targets = train[from_end == position]
+            before = train[from_end > position]
+            query_histories = exp.query_histories(before)
+            scorer = EmbeddingScorer(model, exp.join, self.item_ids,
+                                     **({"histories": query_histories} if query_histories is not None else {}))
+            histories = history_for(targets, before, length) if length else None
+            round_lists = build_candidate_lists(scorer, self.item_ids, targets.reset_index(drop=True), train, c.k,
+                                                c.include_positive, histories=histories)
+            lists = round_lists if lists is None else lists.concat(round_lists)
+        return lists
+
+    def earlier_retrieval(self, log=print):
+        """``(experiment, model)`` of the retrieval config on the data without each user's test,
+        validation and latest ``earlier_items`` training interactions, trained into the run
+        folder (reused when its config matches)."""
+        from tfrec.training.retrieval_trainer import train_retrieval
+
+        exp, _ = self.retrieval(log)
+        n = self.config.candidates.earlier_items
+        # Without the test and validation interactions too: the earlier model's own validation and
+        # test items (for early stopping) then come before every target, never one of them.
+        dropped = n + HELD_OUT_PER_USER
+        config = dataclasses.replace(exp.config, data=dataclasses.replace(exp.config.data, drop_latest=dropped),
+                                     train=dataclasses.replace(exp.config.train, projector=False, warm_start=""))
+        run = os.path.join(self.run_dir, EARLIER_RETRIEVAL_DIR)
+        config_path = os.path.join(run, CONFIG_FILE)
+        trained = (os.path.exists(os.path.join(run, "train_summary.json")) and os.path.exists(config_path)
+                   and dataclasses.asdict(load_config(config_path)) == dataclasses.asdict(config))
+        if not trained:
+            log(f"training the retrieval model on the data as it stood {dropped} interactions per user earlier, "
+                f"in {run}")
+            cache = os.path.join(self.config.candidates.retrieval_run, CONTENT_CACHE_DIR)
+            if os.path.isdir(cache):  # vectors are keyed by a hash of the content: safe to share
+                shutil.copytree(cache, os.path.join(run, CONTENT_CACHE_DIR), dirs_exist_ok=True)
+            train_retrieval(config, run, log=lambda line: log(f"  [earlier retrieval] {line}"))
+        earlier = Experiment.from_run(run, log=log)
+        return earlier, earlier.load_model(run)
 
     def save_stats(self, run_dir: str) -> None:
         with atomic_file(os.path.join(run_dir, STATS_FILE)) as f:
@@ -148,7 +217,7 @@ class RankingExperiment:
                 raise FileNotFoundError(f"the run's {STATS_FILE} (retrieval score statistics) is missing")
             stats = (self.stats["retrieval_score_mean"], self.stats["retrieval_score_std"])
         return build_ranking_model(self.base.dataset, self.base.vocabs, self.config.model, self.train_rows,
-                                   retrieval_score_stats=stats)
+                                   retrieval_score_stats=stats, item_vectors=self.base.item_vectors)
 
     def example_pairs(self, n: int = 2) -> dict:
         """A small joined batch of (user, item) pairs, e.g. to build a model's variables."""
@@ -159,6 +228,8 @@ class RankingExperiment:
                                 "item_id": tf.constant(rows.item_id.to_numpy(dtype=str).astype(object))})
         if self.config.model.use_retrieval_score:
             batch[RETRIEVAL_SCORE] = tf.zeros([len(rows)])
+        if self.config.model.history.length:
+            batch[HISTORY] = tf.fill([len(rows), self.config.model.history.length], "")
         return batch
 
     def load_model(self, run_dir: str) -> RankingModel:

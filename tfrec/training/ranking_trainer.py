@@ -19,6 +19,7 @@ import tf_keras as keras
 
 from tfrec.atomic import atomic_file
 from tfrec.config import RankingConfig, save_config
+from tfrec.models.listwise import ndcg_at_k
 from tfrec.models.ranking import ENGAGEMENT, LISTWISE, RATING
 from tfrec.training.experiment import CONFIG_FILE, WEIGHTS_PREFIX
 from tfrec.training.ranking_experiment import RankingExperiment
@@ -77,6 +78,8 @@ def train_ranking(config: RankingConfig, run_dir: str, log=print) -> dict:
         val_ds = val_lists.dataset(exp.base.join, global_batch)
         examples = len(train_lists)
         log(f"{len(train_lists)} training and {len(val_lists)} validation lists of {config.candidates.k} candidates")
+        bar = float(ndcg_at_k(val_lists.engaged, val_lists.retrieval_scores, 10).numpy().mean())
+        log(f"validation lists in retrieval order: NDCG@10 {bar:.4f} (what the ranker has to beat)")
     else:
         train_ds = exp.row_dataset(exp.train_rows, global_batch, shuffle_seed=config.train.seed)
         val_ds = exp.row_dataset(exp.val_rows, global_batch)
@@ -108,6 +111,7 @@ def train_ranking(config: RankingConfig, run_dir: str, log=print) -> dict:
     best_epoch = min(range(len(values)), key=lambda i: values[i] if mode == "min" else -values[i])
     epochs_run = len(history.history["loss"])
     summary = {
+        "validation_retrieval_ndcg_at_10": bar if exp.uses_lists else None,
         "epochs_run": epochs_run,
         "best_epoch": best_epoch + 1,
         f"best_{monitor}": float(values[best_epoch]),
