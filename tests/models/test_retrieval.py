@@ -82,3 +82,20 @@ def test_item_bias_adds_a_learned_prior_to_the_dot_product():
     # log-Q correction removes from the logits is handed back as a prior.
     np.testing.assert_allclose(c[:, -1], np.log([0.5, 0.3, 0.2]), rtol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(c[:, :-1], axis=1), 1.0, rtol=1e-5)
+
+
+def test_id_skip_adds_the_id_embedding_past_the_mlp():
+    """Two items with the same features get the same MLP output; the skip path alone tells them apart."""
+    features = {"item_id": tf.constant(["a", "b"]), "item_genres": tf.constant(["x", "x"])}
+    genres = BagEmbedding(["x", "y"], 4, name="item_genres")
+    plain = Tower({"item_genres": genres}, hidden_dims=[8], output_dim=4, l2_normalize=False)
+    skip = IdEmbedding(["a", "b"], 4, name="item_id_skip")
+    tower = Tower({"item_genres": genres}, hidden_dims=[8], output_dim=4, l2_normalize=False,
+                  skip={"item_id": skip})
+    out = tower(features).numpy()
+    plain(features)
+    plain.mlp.set_weights(tower.mlp.get_weights())
+    base = plain(features).numpy()
+    np.testing.assert_allclose(base[0], base[1])
+    np.testing.assert_allclose(out, base + skip(features["item_id"]).numpy(), rtol=1e-6)
+    assert not np.allclose(out[0], out[1])

@@ -35,12 +35,15 @@ class Tower(keras.Model):
         item bias. With ``constant = temperature`` the retrieval logit becomes
         ``q·c / temperature + bias``, and a plain dot product (BruteForce, TF
         Serving) still ranks by it.
+      skip: feature name → encoder of ``output_dim`` whose output is added to
+        the MLP's, before normalising (an id path that bypasses the fusion).
     """
 
     def __init__(self, encoders: dict, hidden_dims=(), output_dim: int = 64, dropout: float = 0.0,
                  l2_normalize: bool = True, featurizer=None, bias: bool = False, constant: float | None = None,
-                 **kwargs):
+                 skip: dict | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.skip = dict(skip or {})
         if bias and constant is not None:
             raise ValueError("a tower appends either a bias or a constant, not both")
         self.featurizer = featurizer
@@ -82,6 +85,8 @@ class Tower(keras.Model):
             bias = bias + self.prior_weight * log_p
         if self.mlp is not None:
             x = self.mlp(x, training=training)
+        for name in sorted(self.skip):
+            x += tf.cast(self.skip[name](features[name], training=training), x.dtype)
         x = tf.math.l2_normalize(x, axis=-1) if self.l2_normalize else x
         if bias is not None:
             return tf.concat([x, bias], axis=-1)
@@ -116,8 +121,10 @@ def build_query_tower(dataset: RecDataset, vocabs: Vocabularies, train_users, co
         encoders[HISTORY] = HistoryEncoder(vocabs["item_id"], history.dim, history.length, history.encoder,
                                            history.num_layers, history.num_heads, history.dropout,
                                            name=HISTORY, **content)
+    skip = {"user_id": IdEmbedding(vocabs["user_id"], config.embedding_dim, config.num_oov_buckets,
+                                   config.embedding_l2, name="user_id_skip")} if config.id_skip else None
     return Tower(encoders, config.hidden_dims, config.embedding_dim, config.dropout, config.l2_normalize,
-                 constant=config.temperature if config.item_bias else None, name="query_tower")
+                 constant=config.temperature if config.item_bias else None, skip=skip, name="query_tower")
 
 
 def build_candidate_tower(dataset: RecDataset, vocabs: Vocabularies, config: RetrievalModelConfig,
@@ -146,5 +153,7 @@ def build_candidate_tower(dataset: RecDataset, vocabs: Vocabularies, config: Ret
         for modality in modalities(content):
             name = VECTOR_FEATURES[modality]
             encoders[name] = ContentProjection(content.projection_dim, content.modality_dropout, name=name)
+    skip = {"item_id": IdEmbedding(vocabs["item_id"], config.embedding_dim, config.num_oov_buckets,
+                                   config.embedding_l2, config.id_dropout, name="item_id_skip")} if config.id_skip else None
     return Tower(encoders, config.hidden_dims, config.embedding_dim, config.dropout, config.l2_normalize,
-                 featurizer=featurizer, bias=config.item_bias, name="candidate_tower")
+                 featurizer=featurizer, bias=config.item_bias, skip=skip, name="candidate_tower")
