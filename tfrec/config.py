@@ -65,6 +65,11 @@ class ContentConfig:
     ``weights``); empty to leave images out.
     modality_dropout: share of training examples whose text (and, separately,
     image) is hidden, so items without one still embed well.
+    cached_dim: in ``cached`` mode, each modality's vectors keep only this
+    many principal components of the catalogue's vectors (``0``: all). The
+    per-example projection in training then multiplies far fewer numbers
+    (EfficientNet-B0 gives 1,280); the live featurizer of the candidate
+    encoder export applies the same fixed reduction, so its vectors match.
     """
 
     mode: str = "none"
@@ -73,6 +78,7 @@ class ContentConfig:
     projection_dim: int = 64
     modality_dropout: float = 0.1
     encode_batch_size: int = 64
+    cached_dim: int = 0
 
     def __post_init__(self):
         if self.mode not in CONTENT_MODES:
@@ -108,7 +114,12 @@ class HistoryConfig:
 
 @dataclasses.dataclass
 class RetrievalModelConfig:
-    """Two-tower shape and the retrieval task's options."""
+    """Two-tower shape and the retrieval task's options.
+
+    id_skip: each tower also adds an id embedding of ``embedding_dim`` to its
+    output, past the MLP: features and content shape the embedding through
+    the MLP, and the id keeps what only it knows about a warm user or item.
+    """
 
     embedding_dim: int = 64
     id_embedding_dim: int = 64
@@ -125,6 +136,7 @@ class RetrievalModelConfig:
     embedding_l2: float = 0.0
     id_dropout: float = 0.0
     item_bias: bool = False
+    id_skip: bool = False
     history: HistoryConfig = dataclasses.field(default_factory=HistoryConfig)
     content: ContentConfig = dataclasses.field(default_factory=ContentConfig)
 
