@@ -60,7 +60,7 @@ def tiny_run(tiny_config_path, tmp_path_factory) -> pathlib.Path:
 TINY_MULTIMODAL = """
 model:
   content: {mode: cached, text: {preset: tiny, sequence_length: 16}, image: {variant: tiny, image_size: 32},
-            projection_dim: 8, cached_dim: 6}
+            projection_dim: 8}
   id_dropout: 0.1
 data:
   cold_item_fraction: 0.1

@@ -65,11 +65,6 @@ class ContentConfig:
     ``weights``); empty to leave images out.
     modality_dropout: share of training examples whose text (and, separately,
     image) is hidden, so items without one still embed well.
-    cached_dim: in ``cached`` mode, each modality's vectors keep only this
-    many principal components of the catalogue's vectors (``0``: all). The
-    per-example projection in training then multiplies far fewer numbers
-    (EfficientNet-B0 gives 1,280); the live featurizer of the candidate
-    encoder export applies the same fixed reduction, so its vectors match.
     """
 
     mode: str = "none"
@@ -78,7 +73,6 @@ class ContentConfig:
     projection_dim: int = 64
     modality_dropout: float = 0.1
     encode_batch_size: int = 64
-    cached_dim: int = 0
 
     def __post_init__(self):
         if self.mode not in CONTENT_MODES:

@@ -69,45 +69,12 @@ def export_encoder_modules(config: ContentConfig, folder: str) -> dict[str, str]
     return paths
 
 
-class Reduction:
-    """A fixed linear reduction of content vectors: ``(x - mean) @ basis``, with all-zero
-    ("missing") vectors kept at zero, so the tower still tells them apart."""
-
-    def __init__(self, mean: np.ndarray, basis: np.ndarray):
-        self.mean, self.basis = np.asarray(mean, np.float32), np.asarray(basis, np.float32)
-
-    @classmethod
-    def principal_components(cls, vectors: np.ndarray, dim: int) -> "Reduction | None":
-        """The top ``dim`` principal directions of the present (non-zero) vectors; None if
-        ``dim`` does not reduce anything."""
-        vectors = np.asarray(vectors, np.float64)
-        present = vectors[np.any(vectors != 0, axis=1)]
-        if dim <= 0 or dim >= vectors.shape[1] or len(present) < 2:
-            return None
-        mean = present.mean(axis=0)
-        _, _, vt = np.linalg.svd(present - mean, full_matrices=False)
-        basis = vt[:dim].T
-        basis *= np.sign(basis[np.argmax(np.abs(basis), axis=0), np.arange(basis.shape[1])])  # fixed signs
-        return cls(mean, basis)
-
-    def __call__(self, vectors):
-        """NumPy or TensorFlow ``[n, D]`` → ``[n, dim]``."""
-        if isinstance(vectors, np.ndarray):
-            present = np.any(vectors != 0, axis=1, keepdims=True)
-            return np.where(present, (vectors - self.mean) @ self.basis, 0.0).astype(np.float32)
-        present = tf.reduce_any(tf.not_equal(vectors, 0.0), axis=1, keepdims=True)
-        reduced = tf.matmul(tf.cast(vectors, tf.float32) - self.mean, self.basis)
-        return tf.where(present, reduced, tf.zeros_like(reduced))
-
-
 class ContentFeaturizer(keras.layers.Layer):
     """``{item_id, item_text, item_image}`` → ``{item_text_vector, item_image_vector}``.
 
     Items repeated in a batch (popular items often are) are encoded once and
     the vectors gathered back, which is what keeps live encoders affordable.
     Undecodable or empty images give zero vectors (read as "missing").
-    ``reductions`` (modality → :class:`Reduction`) are applied after the
-    encoders: the same reduction the cached vectors got.
     """
 
     def __init__(self, module_paths: dict[str, str], trainable: bool = False, **kwargs):
@@ -117,12 +84,6 @@ class ContentFeaturizer(keras.layers.Layer):
         self.module_paths = dict(module_paths)
         self.encoders = {m: hub.KerasLayer(path, trainable=trainable, name=f"{m}_encoder")
                          for m, path in sorted(self.module_paths.items())}
-        self.reductions: dict[str, Reduction] = {}
-
-    def reduce(self, vectors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Catalogue vectors (``item_*_vector`` → ``[N, D]``) after this featurizer's reductions."""
-        names = {VECTOR_FEATURES[m]: m for m in self.reductions}
-        return {name: self.reductions[names[name]](v) if name in names else v for name, v in vectors.items()}
 
     def call(self, features, training=False):
         ids = features["item_id"]
@@ -132,8 +93,6 @@ class ContentFeaturizer(keras.layers.Layer):
         for modality, encoder in self.encoders.items():
             raw = tf.gather(features[RAW_FEATURES[modality]], first)
             vectors = encoder(raw, training=training)
-            if modality in self.reductions:
-                vectors = self.reductions[modality](vectors)
             out[VECTOR_FEATURES[modality]] = tf.gather(vectors, position)
         return out
 
@@ -162,37 +121,9 @@ def content_hash(items: pd.DataFrame, images: list[bytes], config: ContentConfig
     return digest.hexdigest()[:20]
 
 
-def fit_reductions(featurizer: ContentFeaturizer, vectors: dict[str, np.ndarray], dim: int,
-                   cache_dir: str | None = None) -> dict[str, np.ndarray]:
-    """Gives ``featurizer`` the top-``dim`` principal-component reduction of each modality's
-    catalogue ``vectors`` (raw encoder outputs) and returns the reduced vectors.
-
-    Saved in ``cache_dir`` under a hash of the vectors, so a run reloaded
-    later (evaluation, export) reuses the exact basis its model was trained with.
-    """
-    for modality in featurizer.encoders:
-        raw = np.ascontiguousarray(vectors[VECTOR_FEATURES[modality]], np.float32)
-        path = None
-        if cache_dir:
-            key = hashlib.sha256(raw.tobytes() + f"{raw.shape}:{dim}".encode()).hexdigest()[:20]
-            path = os.path.join(cache_dir, f"reduction-{modality}-{key}.npz")
-        if path and os.path.exists(path):
-            with np.load(path) as saved:
-                reduction = Reduction(saved["mean"], saved["basis"])
-        else:
-            reduction = Reduction.principal_components(raw, dim)
-            if reduction is not None and path:
-                with atomic_file(path, "wb") as f:
-                    np.savez(f, mean=reduction.mean, basis=reduction.basis)
-        if reduction is not None:
-            featurizer.reductions[modality] = reduction
-    return featurizer.reduce(vectors)
-
-
 def encode_catalogue(featurizer: ContentFeaturizer, items: pd.DataFrame, images: list[bytes],
                      config: ContentConfig, cache_dir: str | None = None, log=print) -> dict[str, np.ndarray]:
-    """``{item_text_vector: [N, Dt], item_image_vector: [N, Di]}`` for every catalogue item:
-    the encoders' raw outputs, before any reduction.
+    """``{item_text_vector: [N, Dt], item_image_vector: [N, Di]}`` for every catalogue item.
 
     Cached in ``cache_dir`` under a hash of the encoder settings and the
     content, so a rerun (evaluation, export) reuses the vectors and a changed

@@ -63,8 +63,8 @@ class Experiment:
         if not content.enabled:
             return cls(config, dataset, split, vocabs, FeatureJoin.build(dataset, split.train), report, **cold)
 
-        from tfrec.models.content import (IMAGE, ContentFeaturizer, encode_catalogue, export_encoder_modules,
-                                          fit_reductions, modalities, read_image_bytes)
+        from tfrec.models.content import (IMAGE, ContentFeaturizer, encode_catalogue,
+                                          export_encoder_modules, modalities, read_image_bytes)
 
         paths = export_encoder_modules(content, os.path.join(run_dir, ENCODERS_DIR))
         images = (read_image_bytes(dataset.items.image_path) if IMAGE in modalities(content)
@@ -73,10 +73,6 @@ class Experiment:
         if content.mode == "cached":
             vectors = encode_catalogue(featurizer, dataset.items, images, content,
                                        os.path.join(run_dir, CONTENT_CACHE_DIR), log=log)
-            if content.cached_dim:
-                # Fitted on the whole item table, content only (no interactions), as the encoders see it.
-                vectors = fit_reductions(featurizer, vectors, content.cached_dim,
-                                         os.path.join(run_dir, CONTENT_CACHE_DIR))
             join = FeatureJoin.build(dataset, split.train, item_vectors=vectors)
             return cls(config, dataset, split, vocabs, join, report, featurizer, item_vectors=vectors, **cold)
         join = FeatureJoin.build(dataset, split.train, images=images)
@@ -101,8 +97,7 @@ class Experiment:
             from tfrec.models.content import read_image_bytes, encode_catalogue
 
             if content.mode == "cached":
-                new = self.featurizer.reduce(
-                    encode_catalogue(self.featurizer, items, read_image_bytes(items.image_path), content, log=log))
+                new = encode_catalogue(self.featurizer, items, read_image_bytes(items.image_path), content, log=log)
                 vectors = {name: np.concatenate([self.item_vectors[name], new[name]]) for name in new}
                 join = FeatureJoin.build(dataset, self.split.train, item_vectors=vectors)
             else:
