@@ -22,6 +22,13 @@ def chronological(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.iloc[order].reset_index(drop=True)
 
 
+def positions_from_end(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """``frame`` in :func:`chronological` order and each row's position in its user's
+    timeline counted from the end (0 = the user's latest)."""
+    ordered = chronological(frame)
+    return ordered, ordered.groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
+
+
 def preceding_items(timeline: pd.DataFrame, length: int) -> np.ndarray:
     """``[len(timeline), length]`` item ids before each row of a chronological timeline.
 
@@ -68,3 +75,11 @@ def latest_items(interactions: pd.DataFrame, length: int) -> dict[str, np.ndarra
     last_rows = np.flatnonzero(np.r_[users[1:] != users[:-1], True]) if len(timeline) else []
     # What comes before a user's last row, shifted by one to make room for that row itself.
     return {users[i]: np.append(before[i][1:], items[i]) for i in last_rows}
+
+
+def history_rows(histories: dict, user_ids, length: int) -> np.ndarray:
+    """``[len(user_ids), length]`` str: each user's items from ``histories`` (user id → items,
+    newest last), the latest ``length`` of them; unknown users get an empty history."""
+    empty = np.full(length, PAD, dtype=object)
+    rows = [np.asarray(histories.get(u, empty), dtype=object)[-length:] for u in user_ids]
+    return np.stack(rows).astype(str).astype(object) if rows else np.zeros((0, length), object)

@@ -13,6 +13,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from tfrec.data.history import positions_from_end
+
 
 @dataclasses.dataclass
 class Split:
@@ -36,11 +38,7 @@ def temporal_leave_last_out(interactions: pd.DataFrame, min_history: int = 3) ->
     nothing left to learn from they would only be evaluated as cold users.
     For every user, each test timestamp is >= every val and train timestamp.
     """
-    frame = interactions.reset_index(drop=True)
-    order = np.lexsort((np.arange(len(frame)), frame.timestamp.to_numpy(), frame.user_id.to_numpy()))
-    ordered = frame.iloc[order]
-    # Position counted from the end of each user's timeline: 0 = latest.
-    from_end = ordered.groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
+    ordered, from_end = positions_from_end(interactions)
     counts = ordered.groupby("user_id", sort=False)["user_id"].transform("size").to_numpy()
     eligible = counts >= min_history
     is_test = eligible & (from_end == 0)
@@ -88,12 +86,9 @@ def drop_latest(interactions: pd.DataFrame, n: int) -> pd.DataFrame:
     """
     if n < 0:
         raise ValueError(f"the number of latest interactions to drop must be >= 0, got {n}")
-    frame = interactions.reset_index(drop=True)
     if n == 0:
-        return frame
-    order = np.lexsort((np.arange(len(frame)), frame.timestamp.to_numpy(), frame.user_id.to_numpy()))
-    ordered = frame.iloc[order]
-    from_end = ordered.groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
+        return interactions.reset_index(drop=True)
+    ordered, from_end = positions_from_end(interactions)
     return ordered[from_end >= n].reset_index(drop=True)
 
 

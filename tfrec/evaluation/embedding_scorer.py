@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfrec.data.history import HISTORY, PAD
+from tfrec.data.history import HISTORY, history_rows
 from tfrec.data.pipeline import FeatureJoin, id_dataset
 
 
@@ -33,8 +33,6 @@ class EmbeddingScorer:
         features = self.join({"user_id": ids})
         if self.histories is not None:
             length = len(next(iter(self.histories.values()))) if self.histories else 1
-            empty = np.full(length, PAD, dtype=object)
-            features[HISTORY] = tf.constant(np.stack([self.histories.get(u, empty) for u in user_ids])
-                                            if len(user_ids) else np.zeros((0, length), object), tf.string)
+            features[HISTORY] = tf.constant(history_rows(self.histories, user_ids, length), tf.string)
         queries = self.model.query_tower(features)
         return tf.matmul(queries, self.item_embeddings, transpose_b=True).numpy()

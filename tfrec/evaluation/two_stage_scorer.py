@@ -13,7 +13,7 @@ import pandas as pd
 import tensorflow as tf
 
 from tfrec.data.candidate_lists import seen_by_user, top_candidates
-from tfrec.data.history import HISTORY, PAD
+from tfrec.data.history import HISTORY, history_rows
 from tfrec.models.ranking import RETRIEVAL_SCORE, SCORE
 
 
@@ -47,9 +47,8 @@ class PairScorer:
             if self.uses_retrieval_score:
                 features[RETRIEVAL_SCORE] = tf.constant(np.asarray(retrieval_scores[start:stop], np.float32))
             if self.history_length:
-                empty = np.full(self.history_length, PAD, dtype=object)
-                rows = [self.histories.get(u, empty)[-self.history_length:] for u in user_ids[start:stop]]
-                features[HISTORY] = tf.constant(np.stack(rows).astype(str).astype(object))
+                features[HISTORY] = tf.constant(history_rows(self.histories, user_ids[start:stop],
+                                                             self.history_length))
             out.append(self.model.serving_outputs(self.model(features))[self.output].numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 

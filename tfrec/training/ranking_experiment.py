@@ -38,7 +38,7 @@ import pandas as pd
 from tfrec.atomic import atomic_file
 from tfrec.config import ConfigError, RankingConfig, load_config
 from tfrec.data.candidate_lists import CandidateLists, build_candidate_lists
-from tfrec.data.history import HISTORY, chronological, history_for, latest_items
+from tfrec.data.history import HISTORY, history_for, latest_items, positions_from_end
 from tfrec.data.pipeline import interaction_dataset
 from tfrec.models.ranking import RETRIEVAL_SCORE, RankingModel, build_ranking_model
 from tfrec.training.experiment import CONFIG_FILE, CONTENT_CACHE_DIR, WEIGHTS_PREFIX, Experiment
@@ -121,9 +121,8 @@ class RankingExperiment:
         from tfrec.evaluation.embedding_scorer import EmbeddingScorer
 
         exp, model = self.retrieval(log)
-        histories = exp.query_histories(seen)
-        kwargs = {"histories": histories} if histories is not None else {}
-        return EmbeddingScorer(model, exp.join, self.item_ids if item_ids is None else item_ids, **kwargs)
+        return EmbeddingScorer(model, exp.join, self.item_ids if item_ids is None else item_ids,
+                               histories=exp.query_histories(seen))
 
     def training_lists(self, log=print) -> tuple[CandidateLists, CandidateLists]:
         """Train and validation candidate lists (see ``CandidateConfig.earlier_items``)."""
@@ -160,8 +159,7 @@ class RankingExperiment:
 
         c = self.config.candidates
         exp, model = self.earlier_retrieval(log)
-        train = chronological(self.base.split.train)
-        from_end = train.groupby("user_id", sort=False).cumcount(ascending=False).to_numpy()
+        train, from_end = positions_from_end(self.base.split.train)
         length = self.config.model.history.length
         lists = None
         # One round per position from the end, so every user has one target per round and the
@@ -169,9 +167,7 @@ class RankingExperiment:
         for position in range(c.earlier_items):
             targets = train[from_end == position]
             before = train[from_end > position]
-            query_histories = exp.query_histories(before)
-            scorer = EmbeddingScorer(model, exp.join, self.item_ids,
-                                     **({"histories": query_histories} if query_histories is not None else {}))
+            scorer = EmbeddingScorer(model, exp.join, self.item_ids, histories=exp.query_histories(before))
             histories = history_for(targets, before, length) if length else None
             round_lists = build_candidate_lists(scorer, self.item_ids, targets.reset_index(drop=True), train, c.k,
                                                 c.include_positive, histories=histories)
