@@ -1,4 +1,5 @@
-"""The catalogue a baseline scores over, and its user x item interaction matrix.
+"""The catalogue a baseline scores over, its user x item interaction matrix, and the
+validation set its parameters are chosen on.
 
 Every baseline (popularity, EASE, iALS, the TFRS tutorial model) scores the
 same ``item_ids`` the evaluation set was built with, position = column; this
@@ -66,3 +67,23 @@ def interaction_matrix(
     matrix.data[:] = 1.0
     matrix.sort_indices()
     return user_index, matrix, int((~known).sum())
+
+
+def validation_set(item_ids: Sequence[str], train: pd.DataFrame, val: pd.DataFrame, metric: str):
+    """``(evaluation set, k)`` for choosing a baseline's parameters by ``metric`` (e.g.
+    ``ndcg@10``): the training users ranked over ``item_ids``, seen = ``train``, target = ``val``.
+
+    Raises:
+      ValueError: ``metric`` is not one the harness computes.
+    """
+    from tfrec.evaluation.full_ranking import EvaluationSet
+
+    name, _, k = str(metric).partition("@")
+    if name not in ("recall", "ndcg", "hit_rate") or not k.isdigit() or int(k) < 1:
+        raise ValueError(
+            f"metric must look like 'ndcg@10', 'recall@20' or 'hit_rate@10'; got {metric!r}"
+        )
+    eval_set = EvaluationSet.from_frames(
+        seen=train, target=val, user_ids=train["user_id"].astype(str).unique(), item_ids=item_ids
+    )
+    return eval_set, int(k)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tfrec.models.catalogue import catalogue_index, interaction_matrix
+from tfrec.models.catalogue import catalogue_index, interaction_matrix, validation_set
 
 __all__ = ["EASE", "DEFAULT_L2_GRID", "tune_on_validation"]
 
@@ -137,15 +137,12 @@ def tune_on_validation(
     Raises:
       ValueError: an empty grid, or ``metric`` not computed by the harness.
     """
-    from tfrec.evaluation.full_ranking import EvaluationSet, evaluate
+    from tfrec.evaluation.full_ranking import evaluate
 
     grid = [float(v) for v in l2_grid]
     if not grid:
         raise ValueError("l2_grid is empty; give at least one regularisation strength")
-    k = _metric_k(metric)
-    eval_set = EvaluationSet.from_frames(
-        seen=train, target=val, user_ids=train["user_id"].astype(str).unique(), item_ids=item_ids
-    )
+    eval_set, k = validation_set(item_ids, train, val, metric)
     if isinstance(extend, bool) or not isinstance(extend, (int, np.integer)) or extend < 0:
         raise ValueError(f"extend must be a non-negative integer; got {extend!r}")
     if not factor > 1:
@@ -171,12 +168,3 @@ def tune_on_validation(
             if not trial(l2):
                 break
     return best, results
-
-
-def _metric_k(metric: str) -> int:
-    name, _, k = str(metric).partition("@")
-    if name not in ("recall", "ndcg", "hit_rate") or not k.isdigit() or int(k) < 1:
-        raise ValueError(
-            f"metric must look like 'ndcg@10', 'recall@20' or 'hit_rate@10'; got {metric!r}"
-        )
-    return int(k)

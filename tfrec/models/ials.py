@@ -33,8 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tfrec.models.catalogue import catalogue_index, interaction_matrix
-from tfrec.models.ease import _metric_k
+from tfrec.models.catalogue import catalogue_index, interaction_matrix, validation_set
 
 __all__ = ["IALS", "DEFAULT_GRID", "tune_on_validation"]
 
@@ -256,15 +255,12 @@ def tune_on_validation(
       ``(model, results)``: the best model (fitted on ``train``) and
       ``[(parameters, validation metrics)]`` in grid order.
     """
-    from tfrec.evaluation.full_ranking import EvaluationSet, evaluate
+    from tfrec.evaluation.full_ranking import evaluate
 
     grid = [dict(params) for params in grid]
     if not grid:
         raise ValueError("grid is empty; give at least one parameter set")
-    k = _metric_k(metric)
-    eval_set = EvaluationSet.from_frames(
-        seen=train, target=val, user_ids=train["user_id"].astype(str).unique(), item_ids=item_ids
-    )
+    eval_set, k = validation_set(item_ids, train, val, metric)
     results = []
     best, best_value = None, -np.inf
     for params in grid:
