@@ -80,11 +80,15 @@ def two_stage_benchmark(data: str, work_dir: str, candidates: int, seed: int) ->
     return results
 
 
+def model_metrics(result: dict) -> dict:
+    """The per-model metric tables of one seed's result (without its list counts and validation figures)."""
+    return {m: v for m, v in result.items() if isinstance(v, dict) and "ndcg@10" in v}
+
+
 def summarize(per_seed: list[dict], keys) -> dict:
     """Mean and standard deviation over seeds of each model's metrics."""
-    models = [m for m in per_seed[0] if isinstance(per_seed[0][m], dict) and "ndcg@10" in per_seed[0][m]]
     out = {}
-    for model in models:
+    for model in model_metrics(per_seed[0]):
         for stat, fn in (("mean", np.mean), ("sd", np.std)):
             out[f"{model} ({stat})"] = {k: float(fn([r[model][k] for r in per_seed])) for k in keys}
     return out
@@ -122,15 +126,14 @@ def main(argv=None) -> int:
             v = r["validation_ndcg_at_10"]
             print(f"\nseed {seed}: {r['lists']['train']['lists']:,} training lists; validation lists NDCG@10 "
                   f"{v['retrieval order']:.4f} in retrieval order, {v['ranker']:.4f} ranked")
-            print(format_table({m: r[m] for m in r if isinstance(r[m], dict) and "ndcg@10" in r[m]},
-                               keys=keys + ["users"]))
+            print(format_table(model_metrics(r), keys=keys + ["users"]))
         summary = summarize(list(per_seed.values()), keys)
         ranked = [m for m in summary if m.startswith("retrieval top-")]
         print(f"\nover {len(seeds)} seeds ({', '.join(map(str, seeds))}):")
         print(format_table(summary, keys=keys))
         base, two = summary["retrieval (mean)"], summary[ranked[0]]
-        wins = sum(r[m]["ndcg@10"] > r["retrieval"]["ndcg@10"] for r in per_seed.values()
-                   for m in r if m.startswith("retrieval top-"))
+        wins = sum(v["ndcg@10"] > r["retrieval"]["ndcg@10"] for r in per_seed.values()
+                   for m, v in model_metrics(r).items() if m.startswith("retrieval top-"))
         print(f"two-stage / retrieval: NDCG@10 {two['ndcg@10'] / base['ndcg@10']:.3f}x, "
               f"Recall@10 {two['recall@10'] / base['recall@10']:.3f}x; two-stage ahead on NDCG@10 in "
               f"{wins} of {len(seeds)} seeds")
