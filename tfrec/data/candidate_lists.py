@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from tfrec.data.pipeline import AUTOTUNE, FeatureJoin
+from tfrec.data.pipeline import FeatureJoin, joined_batches
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
 
@@ -81,7 +81,7 @@ class CandidateLists:
         ds = tf.data.Dataset.from_tensor_slices(self.features())
         if shuffle_seed is not None:
             ds = ds.shuffle(len(self), seed=shuffle_seed, reshuffle_each_iteration=True)
-        return ds.batch(batch_size).map(join, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+        return joined_batches(ds.batch(batch_size), join)
 
 
 def seen_by_user(frame: pd.DataFrame, item_index: pd.Index) -> dict[str, np.ndarray]:

@@ -20,6 +20,20 @@ from tfrec.models.retrieval import SAMPLING_PROBABILITY
 AUTOTUNE = tf.data.AUTOTUNE
 
 
+def joined_batches(batches: tf.data.Dataset, join) -> tf.data.Dataset:
+    """``join`` mapped over ``batches`` in parallel and prefetched, tf.data's autotuner off.
+
+    On a 2-core machine the autotuner made whole epochs of ``model.fit`` run
+    at a floor of about 12.7 ms per step whatever the model (34K instead of
+    68-85K examples/s on MovieLens), in some epochs and not others; with it
+    off, epochs run at the model's own speed, every time
+    (``benchmarks/retrieval_towers.py`` measures training this way).
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return batches.map(join, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE).with_options(options)
+
+
 def item_sampling_probability(train: pd.DataFrame, item_ids: np.ndarray) -> np.ndarray:
     """Share of training interactions per item: how often it is an in-batch negative.
 
@@ -90,7 +104,7 @@ def interaction_dataset(
     )
     if shuffle_seed is not None:
         ds = ds.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).map(join, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return joined_batches(ds.batch(batch_size), join)
 
 
 def tfrecord_dataset(files, join: FeatureJoin, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
@@ -101,10 +115,10 @@ def tfrecord_dataset(files, join: FeatureJoin, batch_size: int, shuffle_seed: in
     if shuffle_seed is not None:
         ds = ds.shuffle(100_000, seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(lambda b: {"user_id": b["user_id"], "item_id": b["item_id"]})
-    return ds.map(join, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return joined_batches(ds, join)
 
 
 def id_dataset(ids, key: str, join: FeatureJoin, batch_size: int) -> tf.data.Dataset:
     """Joined features of a list of user (``key="user_id"``) or item ids, in order."""
     ds = tf.data.Dataset.from_tensor_slices({key: np.asarray(ids, dtype=str).astype(object)})
-    return ds.batch(batch_size).map(join, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return joined_batches(ds.batch(batch_size), join)
