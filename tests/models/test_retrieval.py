@@ -99,3 +99,56 @@ def test_id_skip_adds_the_id_embedding_past_the_mlp():
     np.testing.assert_allclose(base[0], base[1])
     np.testing.assert_allclose(out, base + skip(features["item_id"]).numpy(), rtol=1e-6)
     assert not np.allclose(out[0], out[1])
+
+
+class _RowCounter(keras.layers.Layer):
+    """An id embedding that records how many rows each call embeds."""
+
+    def __init__(self, inner, **kwargs):
+        super().__init__(**kwargs)
+        self.inner, self.rows = inner, []
+
+    def call(self, ids, training=False):
+        self.rows.append(int(ids.shape[0]))
+        return self.inner(ids, training=training)
+
+
+def test_a_deduplicating_tower_embeds_each_item_once_and_matches_the_plain_tower():
+    features = {"item_id": tf.constant(["a", "b", "a", "c", "a", "b"]),
+                "item_genres": tf.constant(["x", "y", "x", "x|y", "x", "y"]),
+                "user_id": tf.constant(["u1", "u2", "u3", "u4", "u5", "u6"])}
+    counter = _RowCounter(IdEmbedding(["a", "b", "c"], 4), name="item_id")
+    encoders = {"item_id": counter, "item_genres": BagEmbedding(["x", "y"], 4, name="item_genres")}
+    deduped = Tower(encoders, hidden_dims=[8], output_dim=4, dedupe_key="item_id")
+    plain = Tower(encoders, hidden_dims=[8], output_dim=4)
+    with tf.GradientTape(persistent=True) as tape:
+        out = deduped(features, training=True)
+        plain(features)  # builds its own MLP (the encoders are shared), given the same weights next
+        plain.mlp.set_weights(deduped.mlp.get_weights())
+        base = plain(features, training=True)
+        loss_deduped = tf.reduce_sum(out * tf.range(1.0, 7.0)[:, None])
+        loss_plain = tf.reduce_sum(base * tf.range(1.0, 7.0)[:, None])
+    assert counter.rows[:2] == [3, 6]  # training: a, b, c once each; the plain tower embeds all six rows
+    deduped(features)
+    assert counter.rows[-1] == 6  # inference embeds every row as given
+    np.testing.assert_allclose(out.numpy(), base.numpy(), rtol=1e-6)
+    for got, want in zip(tape.gradient(loss_deduped, deduped.trainable_variables),
+                         tape.gradient(loss_plain, plain.trainable_variables)):
+        np.testing.assert_allclose(tf.convert_to_tensor(got).numpy(), tf.convert_to_tensor(want).numpy(),
+                                   rtol=1e-5, atol=1e-6)
+
+
+def test_bag_embedding_is_the_mean_over_known_and_unknown_tokens_and_zero_for_an_empty_bag():
+    bag = BagEmbedding(["x", "y"], 3, name="item_genres")
+    out = bag(tf.constant(["x|y", "x", "", "x||zz", "|"])).numpy()
+    table = bag.embedding.embeddings.numpy()  # row 0: the unknown token, then x, y
+    np.testing.assert_allclose(out[0], (table[1] + table[2]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(out[1], table[1], rtol=1e-6)
+    np.testing.assert_allclose(out[2], 0.0)
+    np.testing.assert_allclose(out[3], (table[1] + table[0]) / 2, rtol=1e-6)  # empty pieces are not tokens
+    np.testing.assert_allclose(out[4], 0.0)
+    words = BagEmbedding(["toy", "story"], 3, splitter="words", name="item_title")
+    titles = words(tf.constant(["Toy Story (1995)", "   "])).numpy()
+    table = words.embedding.embeddings.numpy()
+    np.testing.assert_allclose(titles[0], (table[1] + table[2] + table[0]) / 3, rtol=1e-6)  # 1995 is unknown
+    np.testing.assert_allclose(titles[1], 0.0)

@@ -85,6 +85,10 @@ class ContentFeaturizer(keras.layers.Layer):
         self.encoders = {m: hub.KerasLayer(path, trainable=trainable, name=f"{m}_encoder")
                          for m, path in sorted(self.module_paths.items())}
 
+    @property
+    def input_names(self) -> list[str]:
+        return ["item_id", *(RAW_FEATURES[m] for m in self.encoders)]
+
     def call(self, features, training=False):
         ids = features["item_id"]
         unique, position = tf.unique(ids)

@@ -37,13 +37,20 @@ class Tower(keras.Model):
         Serving) still ranks by it.
       skip: feature name → encoder of ``output_dim`` whose output is added to
         the MLP's, before normalising (an id path that bypasses the fusion).
+      dedupe_key: in training, a feature that determines all the others there
+        (``item_id`` for a candidate tower: training joins features by id):
+        each of its distinct values in a batch is embedded once and the result
+        gathered back to every row. A batch of 512 MovieLens interactions
+        holds about 350 distinct items. Inference embeds every row as given,
+        so a new item's content counts even under a known or repeated id.
     """
 
     def __init__(self, encoders: dict, hidden_dims=(), output_dim: int = 64, dropout: float = 0.0,
                  l2_normalize: bool = True, featurizer=None, bias: bool = False, constant: float | None = None,
-                 skip: dict | None = None, **kwargs):
+                 skip: dict | None = None, dedupe_key: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.skip = dict(skip or {})
+        self.dedupe_key = dedupe_key
         if bias and constant is not None:
             raise ValueError("a tower appends either a bias or a constant, not both")
         self.featurizer = featurizer
@@ -72,6 +79,16 @@ class Tower(keras.Model):
         return {"name": self.name, "features": self.feature_names, "l2_normalize": self.l2_normalize}
 
     def call(self, features, training=False):
+        if not training or self.dedupe_key not in features or features[self.dedupe_key].shape.rank != 1:
+            return self._embed(features, training)
+        unique, position = tf.unique(features[self.dedupe_key])
+        first = tf.math.unsorted_segment_min(tf.range(tf.size(position)), position, tf.size(unique))
+        needed = {self.dedupe_key, *self.feature_names, *self.skip, "item_probability",
+                  *getattr(self.featurizer, "input_names", ())}
+        distinct = {name: tf.gather(value, first) for name, value in features.items() if name in needed}
+        return tf.gather(self._embed(distinct, training), position)
+
+    def _embed(self, features, training):
         if self.featurizer is not None:
             features = {**features, **self.featurizer(features, training=training)}
         missing = [n for n in self.feature_names if n not in features]
@@ -124,7 +141,8 @@ def build_query_tower(dataset: RecDataset, vocabs: Vocabularies, train_users, co
     skip = {"user_id": IdEmbedding(vocabs["user_id"], config.embedding_dim, config.num_oov_buckets,
                                    config.embedding_l2, name="user_id_skip")} if config.id_skip else None
     return Tower(encoders, config.hidden_dims, config.embedding_dim, config.dropout, config.l2_normalize,
-                 constant=config.temperature if config.item_bias else None, skip=skip, name="query_tower")
+                 constant=config.temperature if config.item_bias else None, skip=skip,
+                 dedupe_key=None if history.enabled else "user_id", name="query_tower")
 
 
 def build_candidate_tower(dataset: RecDataset, vocabs: Vocabularies, config: RetrievalModelConfig,
@@ -156,4 +174,5 @@ def build_candidate_tower(dataset: RecDataset, vocabs: Vocabularies, config: Ret
     skip = {"item_id": IdEmbedding(vocabs["item_id"], config.embedding_dim, config.num_oov_buckets,
                                    config.embedding_l2, config.id_dropout, name="item_id_skip")} if config.id_skip else None
     return Tower(encoders, config.hidden_dims, config.embedding_dim, config.dropout, config.l2_normalize,
-                 featurizer=featurizer, bias=config.item_bias, skip=skip, name="candidate_tower")
+                 featurizer=featurizer, bias=config.item_bias, skip=skip, dedupe_key="item_id",
+                 name="candidate_tower")
