@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--movielens", default="../shared/data/movielens-100k-mm")
     parser.add_argument("--seeds", type=int, default=1, help="training seeds per model")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
-    parser.add_argument("--throughput-rounds", type=int, default=3, help="timed epochs per variant, interleaved")
+    parser.add_argument("--throughput-rounds", type=int, default=5, help="timed epochs per variant, interleaved")
     parser.add_argument("--out", default="", help="folder for runs and results (default: a temp folder)")
     args = parser.parse_args()
 
