@@ -335,10 +335,16 @@ class RankingTrainConfig(TrainConfig):
     """``TrainConfig`` plus the validation slice used when the split has none (random splits).
 
     monitor: ``auto`` (the first task's validation metric) or a Keras log name.
+    final_fit: once early stopping has chosen the number of epochs, train a
+    fresh model for that many epochs on the training and validation data
+    together, and keep it. For candidate lists this matters: the validation
+    lists are the latest ones and the only ones the served retrieval model
+    made, so they are the closest to what the ranker meets on test.
     """
 
     validation_fraction: float = 0.1
     monitor: str = "auto"
+    final_fit: bool = False
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ import json
 import os
 import time
 
+import pandas as pd
 import tf_keras as keras
 
 from tfrec.atomic import atomic_file
@@ -89,9 +90,14 @@ def train_ranking(config: RankingConfig, run_dir: str, log=print) -> dict:
     exp.base.vocabs.to_json(os.path.join(run_dir, "vocabularies.json"))
 
     log(f"training on {describe(strategy)}, global batch {global_batch}")
-    with strategy.scope():
-        model = exp.build_model()
-        model.compile(optimizer=OPTIMIZERS[config.train.optimizer](learning_rate=config.train.learning_rate))
+
+    def compiled_model():
+        with strategy.scope():
+            model = exp.build_model()
+            model.compile(optimizer=OPTIMIZERS[config.train.optimizer](learning_rate=config.train.learning_rate))
+        return model
+
+    model = compiled_model()
     monitor, mode = monitor_of(config)
     callbacks = [
         EpochLog(config.train.epochs, monitor, mode, log),
@@ -119,6 +125,22 @@ def train_ranking(config: RankingConfig, run_dir: str, log=print) -> dict:
         "train_examples_per_second": round(epochs_run * examples / max(seconds, 1e-9), 1),
         "history": {key: [float(v) for v in vals] for key, vals in history.history.items()},
     }
+    if config.train.final_fit:
+        # The same seed and schedule as the run that chose the epochs, now with the validation data in.
+        if exp.uses_lists:
+            everything = train_lists.concat(val_lists).dataset(exp.base.join, global_batch,
+                                                               shuffle_seed=config.train.seed)
+        else:
+            everything = exp.row_dataset(pd.concat([exp.train_rows, exp.val_rows], ignore_index=True),
+                                         global_batch, shuffle_seed=config.train.seed)
+        keras.utils.set_random_seed(config.train.seed)
+        final = compiled_model()
+        final_start = time.time()
+        final.fit(everything, epochs=best_epoch + 1, verbose=config.train.verbose)
+        final.save_weights(os.path.join(run_dir, WEIGHTS_PREFIX))
+        summary["final_fit"] = {"epochs": best_epoch + 1, "seconds": round(time.time() - final_start, 1)}
+        log(f"final fit: {best_epoch + 1} epoch(s) on training and validation data together "
+            f"({summary['final_fit']['seconds']:.0f}s); its weights replace the best epoch's")
     with atomic_file(os.path.join(run_dir, "train_summary.json")) as f:
         json.dump(summary, f, indent=2)
     log(f"best epoch {best_epoch + 1}: {monitor} {values[best_epoch]:.4f}; {epochs_run} epochs in {seconds:.0f}s; "
