@@ -29,7 +29,7 @@ class PairScorer:
     def __init__(self, model, join, output: str = SCORE, batch_size: int = 8192, histories: dict | None = None):
         self.model, self.join, self.output, self.batch_size = model, join, output, batch_size
         self.uses_retrieval_score = RETRIEVAL_SCORE in model.pair_encoders
-        self.history_length = model.user_encoders[HISTORY].length if HISTORY in model.user_encoders else 0
+        self.history_length = model.history_length
         if self.history_length and histories is None:
             raise ValueError("this ranker reads users' recent items; pass histories")
         self.histories = histories

@@ -48,7 +48,7 @@ class RankingService(tf.Module):
         super().__init__()
         self.model, self.users, self.items, self.histories = model, users, items, histories
         self.uses_retrieval_score = RETRIEVAL_SCORE in model.pair_encoders
-        self.history_length = model.user_encoders[HISTORY].length if HISTORY in model.user_encoders else 0
+        self.history_length = model.history_length
         if self.history_length and histories is None:
             raise ValueError("a ranker with a history encoder needs the users' stored histories")
         ids = [tf.TensorSpec([None], tf.string, name="user_id"), tf.TensorSpec([None], tf.string, name="item_id")]

@@ -131,6 +131,11 @@ class RankingModel(tfrs.Model):
     def feature_names(self) -> list[str]:
         return sorted({*self.user_encoders, *self.item_encoders, *self.pair_encoders})
 
+    @property
+    def history_length(self) -> int:
+        """Recent items the history encoder reads per pair (0: the ranker reads no history)."""
+        return self.user_encoders[HISTORY].length if HISTORY in self.user_encoders else 0
+
     def call(self, features, training=False) -> dict[str, tf.Tensor]:
         """``[B]`` pairs → ``{task: [B]}``: predicted rating, engagement logit, listwise score."""
         missing = [n for n in self.feature_names if n not in features]
