@@ -26,6 +26,7 @@ import tf_keras as keras
 
 from tfrec.atomic import atomic_file
 from tfrec.config import ContentConfig
+from tfrec.models.feature_encoders import distinct_rows
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +91,7 @@ class ContentFeaturizer(keras.layers.Layer):
         return ["item_id", *(RAW_FEATURES[m] for m in self.encoders)]
 
     def call(self, features, training=False):
-        ids = features["item_id"]
-        unique, position = tf.unique(ids)
-        first = tf.math.unsorted_segment_min(tf.range(tf.size(ids)), position, tf.size(unique))
+        first, position = distinct_rows(features["item_id"])
         out = {}
         for modality, encoder in self.encoders.items():
             raw = tf.gather(features[RAW_FEATURES[modality]], first)

@@ -21,6 +21,15 @@ def title_tokens(text: tf.Tensor) -> tf.RaggedTensor:
     return tf.strings.split(cleaned)
 
 
+def distinct_rows(ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """``(first, position)`` of a ``[B]`` batch of ids: the row where each distinct id first
+    appears, and for every row the index of its id among them. Encode ``gather(x, first)``
+    once per distinct id, then ``gather(encoded, position)`` gives every row its vector."""
+    unique, position = tf.unique(ids)
+    first = tf.math.unsorted_segment_min(tf.range(tf.size(ids)), position, tf.size(unique))
+    return first, position
+
+
 class IdEmbedding(keras.layers.Layer):
     """Embeds a string id; ids outside ``vocabulary`` share ``num_oov`` buckets.
 

@@ -15,7 +15,8 @@ from tfrec.config import RetrievalModelConfig
 from tfrec.data.schema import RecDataset
 from tfrec.data.vocabulary import Vocabularies
 from tfrec.data.history import HISTORY
-from tfrec.models.feature_encoders import BagEmbedding, ContentProjection, IdEmbedding, StandardizedNumber
+from tfrec.models.feature_encoders import (BagEmbedding, ContentProjection, IdEmbedding, StandardizedNumber,
+                                          distinct_rows)
 
 
 class Tower(keras.Model):
@@ -81,8 +82,7 @@ class Tower(keras.Model):
     def call(self, features, training=False):
         if not training or self.dedupe_key not in features or features[self.dedupe_key].shape.rank != 1:
             return self._embed(features, training)
-        unique, position = tf.unique(features[self.dedupe_key])
-        first = tf.math.unsorted_segment_min(tf.range(tf.size(position)), position, tf.size(unique))
+        first, position = distinct_rows(features[self.dedupe_key])
         needed = {self.dedupe_key, *self.feature_names, *self.skip, "item_probability",
                   *getattr(self.featurizer, "input_names", ())}
         distinct = {name: tf.gather(value, first) for name, value in features.items() if name in needed}
