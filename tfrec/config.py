@@ -107,6 +107,27 @@ class HistoryConfig:
 
 
 @dataclasses.dataclass
+class ItemItemConfig:
+    """The ranker's co-occurrence features of a candidate with the user's recent items
+    (``tfrec.models.item_item_features``; ``neighbours: 0`` turns them off).
+
+    neighbours: strongest related items kept per item (EASE weights and transitions).
+    ease_l2: EASE regularisation.
+    window: transition steps, and the latest history items the transition feature reads.
+    recent: the latest history items of the second EASE feature.
+    """
+
+    neighbours: int = 0
+    ease_l2: float = 500.0
+    window: int = 3
+    recent: int = 5
+
+    @property
+    def enabled(self) -> bool:
+        return self.neighbours > 0
+
+
+@dataclasses.dataclass
 class RetrievalModelConfig:
     """Two-tower shape and the retrieval task's options.
 
@@ -294,6 +315,7 @@ class RankingModelConfig:
     the item's log count and their gap (``tfrec.models.activity_features``).
     history: the user's recent items through a history encoder, as in the
     retrieval query tower (``HistoryConfig``; ``length: 0`` is off).
+    item_item: co-occurrence features of the candidate with those recent items (``ItemItemConfig``).
     """
 
     id_embedding_dim: int = 32
@@ -316,6 +338,7 @@ class RankingModelConfig:
     activity_features: bool = False
     content: ContentConfig = dataclasses.field(default_factory=ContentConfig)
     history: HistoryConfig = dataclasses.field(default_factory=HistoryConfig)
+    item_item: ItemItemConfig = dataclasses.field(default_factory=ItemItemConfig)
 
     def __post_init__(self):
         if not self.tasks or not isinstance(self.tasks, dict):
@@ -369,6 +392,9 @@ class RankingConfig:
         if self.model.history.enabled and not self.candidates.enabled:
             raise ConfigError("model.history needs candidate lists (candidates.retrieval_run): a list's target "
                               "defines the moment its history is cut")
+        if self.model.item_item.enabled and not (self.model.history.enabled and self.candidates.earlier_items):
+            raise ConfigError("model.item_item needs model.history (the items it relates the candidate to) and "
+                              "candidates.earlier_items (training lists whose targets its relations never saw)")
         if self.model.use_retrieval_score and self.candidates.include_positive:
             raise ConfigError("model.use_retrieval_score needs candidates.include_positive: false (an inserted "
                               "target would be the one candidate scored below the list, which the ranker would learn)")

@@ -35,6 +35,10 @@ def test_shipped_configs_load():
     ({"model": {"history": {"length": 5}}}, "history needs candidate lists"),
     ({"candidates": {"retrieval_run": "r", "earlier_items": 3}, "data": {"split": "random"}}, "split: temporal"),
     ({"candidates": {"retrieval_run": "r", "earlier_items": -1}}, "earlier_items"),
+    ({"candidates": {"retrieval_run": "r", "include_positive": False, "earlier_items": 2},
+      "model": {"item_item": {"neighbours": 10}}, "data": {"split": "temporal"}}, "item_item needs model.history"),
+    ({"candidates": {"retrieval_run": "r", "include_positive": False},
+      "model": {"item_item": {"neighbours": 10}, "history": {"length": 5}}}, "item_item needs"),
 ])
 def test_invalid_configs_are_named(values, message):
     with pytest.raises(ConfigError, match=message):

@@ -3,7 +3,8 @@
 The user side (id + attributes) and the item side (id, categories, title
 words and cached text/image content vectors) reuse the retrieval towers'
 feature encoders, so both stages read features the same way. Their outputs
-are concatenated and fed to stacked DCN-v2 cross layers
+are concatenated, with optional activity and item-item co-occurrence features
+(the candidate against the user's recent items), and fed to stacked DCN-v2 cross layers
 (``tfrs.layers.dcn.Cross``, optionally low-rank) and a deep ReLU MLP, as in the
 TFRS DCN tutorial. Heads:
 
@@ -67,15 +68,17 @@ class RankingModel(tfrs.Model):
       engagement_threshold: on pair batches, a rating at or above it is an engagement.
       activity: optional :class:`~tfrec.models.activity_features.ActivityFeatures`
         (when and how much the user and the item were active in training).
+      item_item: optional :class:`~tfrec.models.item_item_features.ItemItemFeatures`
+        (how the item co-occurs with the user's recent items; needs the history feature).
     """
 
     def __init__(self, user_encoders: dict, item_encoders: dict, tasks: dict, pair_encoders: dict | None = None,
                  cross_layers: int = 1, projection_dim: int = 0, deep_dims=(192, 192), dropout: float = 0.0,
                  kernel_l2: float = 0.0, bias_terms: bool = True, user_vocabulary=(), item_vocabulary=(),
                  bias_l2: float = 0.0, global_mean: float = 0.0, listwise_loss: str = "softmax",
-                 engagement_threshold: float = 4.0, num_oov: int = 1, activity=None):
+                 engagement_threshold: float = 4.0, num_oov: int = 1, activity=None, item_item=None):
         super().__init__()
-        self.activity = activity
+        self.activity, self.item_item = activity, item_item
         if not user_encoders or not item_encoders:
             raise ValueError("a ranking model needs at least one user and one item encoder")
         self.user_encoders, self.item_encoders = dict(user_encoders), dict(item_encoders)
@@ -97,7 +100,9 @@ class RankingModel(tfrs.Model):
         # (a learned weight on the standardised score, the network's output zero) and learns
         # corrections to it: a ranker trained on a few thousand lists then never begins by
         # scrambling what retrieval already knows.
-        self.score_skip = {}
+        # The item-item features reach the same heads linearly too (weights from zero): re-ranking by
+        # retrieval score plus a weighted co-occurrence score is the first correction worth learning.
+        self.score_skip, self.item_item_skip = {}, {}
         skip = RETRIEVAL_SCORE in self.pair_encoders
         self.heads = {name: keras.layers.Dense(1, name=f"{name}_head",
                                                kernel_initializer="zeros" if skip and name != RATING else "glorot_uniform")
@@ -106,6 +111,10 @@ class RankingModel(tfrs.Model):
             self.score_skip = {name: self.add_weight(name=f"{name}_retrieval_score_weight", shape=(),
                                                      initializer=keras.initializers.Constant(1.0))
                                for name in self.task_weights if name != RATING}
+        if item_item is not None:
+            self.item_item_skip = {name: keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros",
+                                                            name=f"{name}_item_item_weights")
+                                   for name in self.task_weights if name != RATING}
         self.global_mean = float(global_mean)
         self.user_bias = self.item_bias = None
         if bias_terms and RATING in self.task_weights:
@@ -146,6 +155,9 @@ class RankingModel(tfrs.Model):
                  for name in sorted(encoders)]
         if self.activity is not None:
             parts.append(self.activity(features["user_id"], features["item_id"]))
+        if self.item_item is not None:
+            related = self.item_item(features[HISTORY], features["item_id"])
+            parts.append(related)
         x0 = tf.concat(parts, axis=-1)
         x = x0
         for cross in self.crosses:
@@ -157,6 +169,8 @@ class RankingModel(tfrs.Model):
             standardized = tf.squeeze(self.pair_encoders[RETRIEVAL_SCORE](features[RETRIEVAL_SCORE]), -1)
             for name, weight in self.score_skip.items():
                 out[name] += weight * tf.cast(standardized, out[name].dtype)
+        for name, weights in self.item_item_skip.items():
+            out[name] += tf.squeeze(weights(related), -1)
         if RATING in out:
             rating = out[RATING] + self.global_mean
             if self.user_bias is not None:
@@ -230,7 +244,10 @@ def ranking_encoders(dataset: RecDataset, vocabs: Vocabularies, config: RankingM
 def build_ranking_model(dataset: RecDataset, vocabs: Vocabularies, config: RankingModelConfig, train,
                         retrieval_score_stats: tuple[float, float] | None = None,
                         item_vectors: dict | None = None) -> RankingModel:
-    """The ranking model of a config, for a data set and its training split (``train`` rows)."""
+    """The ranking model of a config, for a data set and its training split (``train`` rows).
+
+    Its item-item relations (``config.item_item``) start empty: fit them to the interactions
+    the model is to know (``model.item_item.fit``)."""
     user_encoders, item_encoders = ranking_encoders(dataset, vocabs, config, train.user_id.to_numpy(),
                                                     item_vectors)
     pair = {}
@@ -244,10 +261,18 @@ def build_ranking_model(dataset: RecDataset, vocabs: Vocabularies, config: Ranki
         from tfrec.models.activity_features import ActivityFeatures
 
         activity = ActivityFeatures(train, name="activity")
+    item_item = None
+    if config.item_item.enabled:
+        from tfrec.models.item_item_features import ItemItemFeatures
+
+        c = config.item_item
+        item_item = ItemItemFeatures(dataset.items.item_id.astype(str).to_numpy(), c.neighbours, c.ease_l2,
+                                     c.window, c.recent, name="item_item")
     return RankingModel(
         user_encoders, item_encoders, config.tasks, pair, cross_layers=config.cross_layers,
         projection_dim=config.projection_dim, deep_dims=config.deep_dims, dropout=config.dropout,
         kernel_l2=config.kernel_l2, bias_terms=config.bias_terms, user_vocabulary=vocabs["user_id"],
         item_vocabulary=vocabs["item_id"], bias_l2=config.bias_l2,
         global_mean=float(ratings.mean()) if len(ratings) else 0.0, listwise_loss=config.listwise_loss,
-        engagement_threshold=config.engagement_threshold, num_oov=config.num_oov_buckets, activity=activity)
+        engagement_threshold=config.engagement_threshold, num_oov=config.num_oov_buckets, activity=activity,
+        item_item=item_item)

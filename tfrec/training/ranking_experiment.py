@@ -205,7 +205,26 @@ class RankingExperiment:
         with atomic_file(os.path.join(run_dir, STATS_FILE)) as f:
             json.dump(self.stats, f, indent=2)
 
+    def earlier_interactions(self) -> pd.DataFrame:
+        """The training split without each user's latest ``earlier_items``: what was known before
+        every training list's target (the earlier retrieval model's data)."""
+        train, from_end = positions_from_end(self.base.split.train)
+        return train[from_end >= self.config.candidates.earlier_items].reset_index(drop=True)
+
     # -- model --------------------------------------------------------------------------------
+    def training_model(self, train_lists: CandidateLists, sample_lists: int = 1000) -> RankingModel:
+        """A fresh model to train on ``train_lists``: its item-item relations, if any, from the data
+        before their targets, standardised over (a sample of) their pairs."""
+        model = self.build_model()
+        if model.item_item is not None:
+            model.item_item.fit(self.earlier_interactions())
+            rng = np.random.default_rng(self.config.train.seed)
+            sample = train_lists.subset(rng.permutation(len(train_lists))[:sample_lists])
+            size = sample.item_ids.shape[1]
+            model.item_item.adapt(np.repeat(sample.histories, size, axis=0).astype(str),
+                                  sample.item_ids.ravel().astype(str))
+        return model
+
     def build_model(self) -> RankingModel:
         stats = None
         if self.config.model.use_retrieval_score:
@@ -229,11 +248,14 @@ class RankingExperiment:
         return batch
 
     def load_model(self, run_dir: str) -> RankingModel:
-        """The model with the run's best weights; fails loudly if any weight is missing."""
+        """The model with the run's best weights, its item-item relations from the whole training
+        split; fails loudly if any weight is missing."""
         model = self.build_model()
         prefix = os.path.join(run_dir, WEIGHTS_PREFIX)
         if not os.path.exists(prefix + ".index"):
             raise FileNotFoundError(f"no trained ranking weights at {prefix} (train the run first)")
         model(self.example_pairs())
         model.load_weights(prefix).assert_existing_objects_matched().expect_partial()
+        if model.item_item is not None:
+            model.item_item.fit(self.train_rows)  # serve with everything training knew
         return model

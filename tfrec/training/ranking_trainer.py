@@ -93,7 +93,7 @@ def train_ranking(config: RankingConfig, run_dir: str, log=print) -> dict:
 
     def compiled_model():
         with strategy.scope():
-            model = exp.build_model()
+            model = exp.training_model(train_lists) if exp.uses_lists else exp.build_model()
             model.compile(optimizer=OPTIMIZERS[config.train.optimizer](learning_rate=config.train.learning_rate))
         return model
 
