@@ -13,6 +13,10 @@
     by the listwise ranker of ``ranking_movielens_two_stage.yaml``, for each of
     ``--seeds`` training seeds (retrieval and ranker trained anew per seed),
     then the mean, the standard deviation and the two-stage / retrieval ratio.
+    A third row re-orders the same top 100 without the learnt ranker: the
+    standardised retrieval score plus a weighted sum of the ranker's item-item
+    co-occurrence features, the weights chosen on the validation items (what
+    those features give by themselves).
 
     python benchmarks/ranking.py [--movielens PATH] [--parts rating two-stage] [--seeds 3] [--work-dir DIR]
 
@@ -23,6 +27,7 @@ retrieval run there is reused. Results are saved as JSON with ``--out``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import pathlib
 import sys
@@ -30,12 +35,16 @@ import tempfile
 import time
 
 import numpy as np
+import pandas as pd
 
 import tfrec  # noqa: F401  (Keras 2 for tf.keras before TensorFlow is imported)
 
 from tfrec.config import RankingConfig, load_config
-from tfrec.evaluation.full_ranking import format_table, save_json
+from tfrec.data.candidate_lists import seen_by_user, top_candidates
+from tfrec.data.history import history_rows
+from tfrec.evaluation.full_ranking import EvaluationSet, evaluate, format_table, save_json
 from tfrec.evaluation.ranking_evaluation import pointwise_metrics, two_stage_comparison
+from tfrec.evaluation.two_stage_scorer import TwoStageScorer
 from tfrec.training.ranking_experiment import RankingExperiment
 from tfrec.training.ranking_trainer import train_ranking
 from tfrec.training.retrieval_trainer import train_retrieval
@@ -62,6 +71,54 @@ def rating_benchmark(data: str, work_dir: str, seed: int) -> dict:
     return metrics
 
 
+class CooccurrenceBlend:
+    """``(users, items, retrieval scores) -> scores``: the retrieval score standardised as the
+    ranker's input is, plus ``weights`` times the ranker's item-item features of the pair."""
+
+    def __init__(self, exp: RankingExperiment, model, histories: dict, weights=(0.0, 0.0, 0.0)):
+        self.layer, self.histories, self.length = model.item_item, histories, model.history_length
+        self.mean, self.std = exp.stats["retrieval_score_mean"], exp.stats["retrieval_score_std"]
+        self.weights = np.asarray(weights, np.float32)
+
+    def features(self, users, items) -> np.ndarray:
+        import tensorflow as tf
+
+        histories = history_rows(self.histories, np.asarray(users, dtype=str), self.length)
+        return self.layer(tf.constant(histories), tf.constant(np.asarray(items, dtype=str))).numpy()
+
+    def __call__(self, users, items, retrieval_scores) -> np.ndarray:
+        return (np.asarray(retrieval_scores) - self.mean) / self.std + self.features(users, items) @ self.weights
+
+
+def blend_benchmark(exp: RankingExperiment, model, k: int, ks, grid=(0.0, 0.1, 0.2, 0.4, 0.8)) -> dict:
+    """Test metrics of retrieval's top ``k`` re-ordered by :class:`CooccurrenceBlend`, its weights
+    the best NDCG@10 of the validation items' top ``k`` (retrieved from the training split)."""
+    split, item_ids = exp.base.split, exp.item_ids.astype(str)
+    users = split.val.user_id.astype(str).to_numpy(object)
+    scores = np.concatenate([exp.retrieval_scorer(split.train, log=quiet)(users[i:i + 256])
+                             for i in range(0, len(users), 256)])
+    seen = seen_by_user(split.train, pd.Index(item_ids))
+    top = top_candidates(scores, [seen.get(u, np.zeros(0, np.int64)) for u in users], k)
+    hit = item_ids[top] == split.val.item_id.astype(str).to_numpy()[:, None]
+    blend = CooccurrenceBlend(exp, model, exp.user_histories(split.train))
+    standardized = (np.take_along_axis(scores, top, axis=1) - blend.mean) / blend.std
+    features = blend.features(np.repeat(users, top.shape[1]), item_ids[top].ravel()).reshape(*top.shape, -1)
+    discounts = 1.0 / np.log2(np.arange(2, 12))
+
+    def validation_ndcg(weights) -> float:
+        order = np.argsort(-(standardized + features @ np.asarray(weights, np.float32)), axis=1, kind="stable")
+        return float((np.take_along_axis(hit, order[:, :10], axis=1) * discounts).sum(axis=1).mean())
+
+    weights = max(itertools.product(grid, repeat=features.shape[-1]), key=validation_ndcg)
+    seen_test = exp.base.seen_before_test()
+    eval_set = EvaluationSet.from_frames(seen=seen_test, target=split.test, user_ids=split.test.user_id.unique(),
+                                         item_ids=exp.item_ids)
+    chosen = CooccurrenceBlend(exp, model, exp.user_histories(seen_test), weights)
+    metrics = evaluate(TwoStageScorer(exp.retrieval_scorer(seen_test, log=quiet), chosen, exp.item_ids, seen_test, k),
+                       eval_set, ks)
+    return {**metrics, "weights": list(weights), "validation_ndcg@10": validation_ndcg(weights)}
+
+
 def two_stage_benchmark(data: str, work_dir: str, candidates: int, seed: int) -> dict:
     retrieval_run = os.path.join(work_dir, f"retrieval-seed{seed}")
     if not os.path.exists(os.path.join(retrieval_run, "train_summary.json")):
@@ -73,7 +130,9 @@ def two_stage_benchmark(data: str, work_dir: str, candidates: int, seed: int) ->
                                     "candidates.k": candidates, "train.seed": seed})
     summary = train_ranking(config, run, log=quiet)
     exp = RankingExperiment.from_run(run, log=quiet)
-    results = two_stage_comparison(exp, exp.load_model(run), candidates, ks=(10, 20), log=quiet)
+    model = exp.load_model(run)
+    results = two_stage_comparison(exp, model, candidates, ks=(10, 20), log=quiet)
+    results[f"co-occurrence blend of the top-{candidates}"] = blend_benchmark(exp, model, candidates, (10, 20))
     results["lists"] = exp.stats.get("lists", {})
     results["validation_ndcg_at_10"] = {"retrieval order": summary["validation_retrieval_ndcg_at_10"],
                                         "ranker": summary["best_val_ndcg_at_10"]}
