@@ -51,6 +51,11 @@ def test_features_sum_the_relations_of_the_history_and_follow_a_refit():
     np.testing.assert_allclose(out[1, 2], np.log1p(2), rtol=1e-6)
     np.testing.assert_array_equal(out[2], [0, 0, 0])  # an empty history
     np.testing.assert_array_equal(out[3], [0, 0, 0])  # an unknown candidate
+    # Rows sharing a history are summed once: a mixed batch gives each row what it gives alone.
+    mixed_histories = tf.gather(histories, [0, 1, 0, 0, 1, 3])
+    mixed_items = tf.constant(["d", "c", "e", "b", "d", "c"])
+    alone = [layer.raw(mixed_histories[i:i + 1], mixed_items[i:i + 1]).numpy()[0] for i in range(6)]
+    np.testing.assert_allclose(layer.raw(mixed_histories, mixed_items).numpy(), alone, rtol=1e-6)
     # Relations from other interactions: d now never comes after c.
     layer.fit(timelines("abc", "dc"))
     assert layer.raw(histories, tf.constant(["d", "d", "d", "new"])).numpy()[0, 2] == 0

@@ -33,6 +33,7 @@ import tf_keras as keras
 
 from tfrec.data.history import chronological
 from tfrec.models.ease import EASE
+from tfrec.models.feature_encoders import distinct_rows
 
 FEATURES = ("ease_history", "ease_recent", "log_transitions")
 
@@ -120,19 +121,26 @@ class ItemItemFeatures(keras.layers.Layer):
         self.std.assign(np.maximum(raw.std(axis=0), 1e-6))
         return self
 
-    @staticmethod
-    def _related(columns, values, history, item) -> tf.Tensor:
-        """``[B, H]``: the relation's value from each history item to the candidate (0 if not kept)."""
-        match = tf.equal(tf.gather(columns, history), tf.cast(item, tf.int32)[:, None, None])
-        return tf.reduce_sum(tf.where(match, tf.gather(values, history), 0.0), axis=-1)
+    def _totals(self, columns, values, history) -> tf.Tensor:
+        """``[D, items + 1]``: for each history row, the relation summed over its items, for every item."""
+        related, strength = tf.gather(columns, history), tf.gather(values, history)  # [D, H, neighbours]
+        row = tf.broadcast_to(tf.range(tf.shape(history)[0])[:, None, None], tf.shape(related))
+        kept = related >= 0
+        return tf.scatter_nd(tf.stack([row[kept], related[kept]], axis=-1), strength[kept],
+                             [tf.shape(history)[0], len(self.item_ids) + 1])
 
     def raw(self, histories, item_ids) -> tf.Tensor:
-        history = tf.cast(self.lookup(histories), tf.int32)
-        item = tf.cast(self.lookup(item_ids), tf.int32)
-        ease = self._related(self.ease_columns, self.ease_values, history, item)
-        following = self._related(self.next_columns, self.next_values, history[:, -self.window:], item)
-        return tf.stack([tf.reduce_sum(ease, -1), tf.reduce_sum(ease[:, -self.recent:], -1),
-                         tf.math.log1p(tf.reduce_sum(following, -1))], axis=-1)
+        # The rows of a candidate list (or a serving request) share one history: each distinct
+        # history is summed once into a row over the catalogue, and every pair reads its item there.
+        first, position = distinct_rows(tf.strings.reduce_join(histories, axis=-1, separator="\x1f"))
+        history = tf.cast(self.lookup(tf.gather(histories, first)), tf.int32)
+        pair = tf.stack([position, tf.cast(self.lookup(item_ids), tf.int32)], axis=-1)
+        ease, recent, following = (
+            tf.gather_nd(self._totals(columns, values, h), pair)
+            for columns, values, h in ((self.ease_columns, self.ease_values, history),
+                                       (self.ease_columns, self.ease_values, history[:, -self.recent:]),
+                                       (self.next_columns, self.next_values, history[:, -self.window:])))
+        return tf.stack([ease, recent, tf.math.log1p(following)], axis=-1)
 
     def call(self, histories, item_ids):
         return (self.raw(histories, item_ids) - self.mean) / self.std
