@@ -39,8 +39,8 @@ def tiny_ranking_run(tiny_config_path, tmp_path_factory) -> pathlib.Path:
 def tiny_listwise_run(tiny_config_path, tiny_run, tmp_path_factory) -> pathlib.Path:
     """A listwise + engagement ranker trained on lists retrieved by ``tiny_run`` (validation
     items) and by a model of the data two interactions per user earlier (each user's latest two
-    training items); it reads the retrieval score, the activity features, the user's last 4 items
-    and their co-occurrences with the candidate."""
+    training items); it reads the retrieval score, the activity features, the user's last 4 items,
+    their co-occurrences with the candidate and the items' cached text and image vectors."""
     from tfrec.training.ranking_trainer import train_ranking
 
     values = tiny_ranking_values(
@@ -48,7 +48,9 @@ def tiny_listwise_run(tiny_config_path, tiny_run, tmp_path_factory) -> pathlib.P
         candidates={"retrieval_run": str(tiny_run), "k": 20, "include_positive": False, "earlier_items": 2},
         model={"tasks": {"listwise": 1.0, "engagement": 0.2}, "use_retrieval_score": True,
                "activity_features": True, "history": {"length": 4, "dim": 8, "encoder": "mean"},
-               "item_item": {"neighbours": 5}},
+               "item_item": {"neighbours": 5},
+               "content": {"mode": "cached", "text": {"preset": "tiny", "sequence_length": 16},
+                           "image": {"variant": "tiny", "image_size": 32}, "projection_dim": 4}},
         train={"batch_size": 16, "validation_fraction": 0.25},
     )
     values["name"] = "tiny-listwise"
