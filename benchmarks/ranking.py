@@ -35,16 +35,16 @@ import tempfile
 import time
 
 import numpy as np
-import pandas as pd
 
 import tfrec  # noqa: F401  (Keras 2 for tf.keras before TensorFlow is imported)
 
 from tfrec.config import RankingConfig, load_config
-from tfrec.data.candidate_lists import seen_by_user, top_candidates
+from tfrec.data.candidate_lists import build_candidate_lists
 from tfrec.data.history import history_rows
 from tfrec.evaluation.full_ranking import EvaluationSet, evaluate, format_table, save_json
 from tfrec.evaluation.ranking_evaluation import pointwise_metrics, two_stage_comparison
 from tfrec.evaluation.two_stage_scorer import TwoStageScorer
+from tfrec.models.listwise import ndcg_at_k
 from tfrec.training.ranking_experiment import RankingExperiment
 from tfrec.training.ranking_trainer import train_ranking
 from tfrec.training.retrieval_trainer import train_retrieval
@@ -93,21 +93,18 @@ class CooccurrenceBlend:
 def blend_benchmark(exp: RankingExperiment, model, k: int, ks, grid=(0.0, 0.1, 0.2, 0.4, 0.8)) -> dict:
     """Test metrics of retrieval's top ``k`` re-ordered by :class:`CooccurrenceBlend`, its weights
     the best NDCG@10 of the validation items' top ``k`` (retrieved from the training split)."""
-    split, item_ids = exp.base.split, exp.item_ids.astype(str)
-    users = split.val.user_id.astype(str).to_numpy(object)
-    scores = np.concatenate([exp.retrieval_scorer(split.train, log=quiet)(users[i:i + 256])
-                             for i in range(0, len(users), 256)])
-    seen = seen_by_user(split.train, pd.Index(item_ids))
-    top = top_candidates(scores, [seen.get(u, np.zeros(0, np.int64)) for u in users], k)
-    hit = item_ids[top] == split.val.item_id.astype(str).to_numpy()[:, None]
+    split = exp.base.split
+    # Lists whose target retrieval missed are dropped; they count as 0 in the mean over users.
+    lists = build_candidate_lists(exp.retrieval_scorer(split.train, log=quiet), exp.item_ids, split.val,
+                                  split.train, k, include_positive=False)
     blend = CooccurrenceBlend(exp, model, exp.user_histories(split.train))
-    standardized = (np.take_along_axis(scores, top, axis=1) - blend.mean) / blend.std
-    features = blend.features(np.repeat(users, top.shape[1]), item_ids[top].ravel()).reshape(*top.shape, -1)
-    discounts = 1.0 / np.log2(np.arange(2, 12))
+    standardized = (lists.retrieval_scores - blend.mean) / blend.std
+    size = lists.item_ids.shape[1]
+    features = blend.features(np.repeat(lists.user_ids, size), lists.item_ids.ravel()).reshape(len(lists), size, -1)
 
     def validation_ndcg(weights) -> float:
-        order = np.argsort(-(standardized + features @ np.asarray(weights, np.float32)), axis=1, kind="stable")
-        return float((np.take_along_axis(hit, order[:, :10], axis=1) * discounts).sum(axis=1).mean())
+        scores = standardized + features @ np.asarray(weights, np.float32)
+        return float(ndcg_at_k(lists.engaged, scores, 10).numpy().sum()) / len(split.val)
 
     weights = max(itertools.product(grid, repeat=features.shape[-1]), key=validation_ndcg)
     seen_test = exp.base.seen_before_test()
