@@ -21,6 +21,17 @@ class Tally:
         with self._lock:
             self._rows.append((area, what, counts))
 
+    def count(self, area: str, what: str, **increments) -> None:
+        """Adds ``increments`` to the row ``(area, what)``, made on first use: for counts that
+        many tests (or hypothesis examples) make up, whichever of them run."""
+        with self._lock:
+            for row_area, row_what, counts in self._rows:
+                if (row_area, row_what) == (area, what):
+                    for name, value in increments.items():
+                        counts[name] = counts.get(name, 0) + value
+                    return
+            self._rows.append((area, what, dict(increments)))
+
     def lines(self) -> list[str]:
         out = []
         for area, what, counts in self._rows:

@@ -19,7 +19,6 @@ from tfrec.evaluation.metrics import (batch_ndcg_at_k, batch_recall_at_k, hit_ra
                                       ndcg_at_k, recall_at_k, reciprocal_rank)
 
 EXAMPLES = 200
-TRIED = {"n": 0}
 
 
 @st.composite
@@ -36,7 +35,7 @@ def rankings(draw):
 @given(rankings())
 def test_metrics_are_within_bounds(example):
     ranked, relevant, k = example
-    TRIED["n"] += 1
+    TALLY.count("inputs", "metric property examples (hypothesis)", examples=1)
     for value in (recall_at_k(ranked, relevant, k), ndcg_at_k(ranked, relevant, k),
                   hit_rate_at_k(ranked, relevant, k), reciprocal_rank(ranked, relevant)):
         assert 0.0 <= value <= 1.0 + 1e-12
@@ -46,7 +45,7 @@ def test_metrics_are_within_bounds(example):
 @given(rankings())
 def test_perfect_ranking_scores_one(example):
     ranked, relevant, k = example
-    TRIED["n"] += 1
+    TALLY.count("inputs", "metric property examples (hypothesis)", examples=1)
     perfect = sorted(relevant) + [i for i in ranked if i not in relevant]
     assert math.isclose(ndcg_at_k(perfect, relevant, k), 1.0)
     assert math.isclose(recall_at_k(perfect, relevant, k), min(len(relevant), k) / len(relevant))
@@ -57,7 +56,7 @@ def test_perfect_ranking_scores_one(example):
 @given(rankings(), st.randoms(use_true_random=False))
 def test_reordering_below_k_changes_nothing(example, rng):
     ranked, relevant, k = example
-    TRIED["n"] += 1
+    TALLY.count("inputs", "metric property examples (hypothesis)", examples=1)
     tail = ranked[k:]
     rng.shuffle(tail)
     reordered = ranked[:k] + tail
@@ -69,7 +68,7 @@ def test_reordering_below_k_changes_nothing(example, rng):
 @given(rankings())
 def test_batch_and_rank_based_versions_agree_with_the_reference(example):
     ranked, relevant, k = example
-    TRIED["n"] += 1
+    TALLY.count("inputs", "metric property examples (hypothesis)", examples=1)
     n = len(ranked)
     k = min(k, n)
     dense = np.zeros((1, n), dtype=bool)
@@ -82,8 +81,3 @@ def test_batch_and_rank_based_versions_agree_with_the_reference(example):
     from_ranks = metrics_from_ranks(ranks, np.zeros(len(ranks), dtype=np.int64), 1, [k])
     assert math.isclose(from_ranks[f"ndcg@{k}"][0], ndcg_at_k(ranked, relevant, k))
     assert math.isclose(from_ranks["rr"][0], reciprocal_rank(ranked, relevant))
-
-
-def test_metric_properties_count():
-    assert TRIED["n"] >= 4 * 50
-    TALLY.add("inputs", "metric property examples (hypothesis)", examples=TRIED["n"])

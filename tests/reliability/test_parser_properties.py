@@ -23,7 +23,6 @@ from tfrec.data.validation import (MAX_ID_CHARS, BadRowError, RawTable, RowCheck
                                    read_delimited)
 
 EXAMPLES = 150
-TRIED = {"round trips": 0, "byte inputs": 0, "cells": 0}
 
 ids = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00"),
               min_size=1, max_size=30).map(str.strip).filter(lambda s: 0 < len(s) <= MAX_ID_CHARS)
@@ -32,7 +31,7 @@ ids = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(ids, min_size=1, max_size=6, unique=True))
 def test_any_id_round_trips_through_csv(tmp_path, users):
-    TRIED["round trips"] += 1
+    TALLY.count("inputs", "parser property examples (hypothesis)", round_trips=1)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["user_id", "item_id", "timestamp"])
@@ -48,7 +47,7 @@ def test_any_id_round_trips_through_csv(tmp_path, users):
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300), st.sampled_from([",", "\t", "|"]), st.booleans(), st.booleans())
 def test_delimited_reader_fails_only_with_bad_row_errors(tmp_path, data, delimiter, quoted, skip):
-    TRIED["byte inputs"] += 1
+    TALLY.count("inputs", "parser property examples (hypothesis)", byte_inputs=1)
     path = tmp_path / "f.txt"
     path.write_bytes(data)
     report = ValidationReport()
@@ -66,7 +65,7 @@ def test_delimited_reader_fails_only_with_bad_row_errors(tmp_path, data, delimit
 @given(st.lists(st.one_of(st.text(max_size=12), st.floats(allow_nan=True).map(str),
                           st.integers(-2**70, 2**70).map(str)), min_size=1, max_size=8))
 def test_number_and_time_parsers_fail_only_with_bad_row_errors(cells):
-    TRIED["cells"] += len(cells)
+    TALLY.count("inputs", "parser property examples (hypothesis)", cells=len(cells))
     for method in ("parse_float", "parse_int", "parse_timestamp", "parse_id"):
         table = RawTable("f.csv", pd.DataFrame({"x": pd.Series(cells, dtype=object)}),
                          np.arange(2, len(cells) + 2))
@@ -76,8 +75,3 @@ def test_number_and_time_parsers_fail_only_with_bad_row_errors(cells):
         if method != "parse_id":
             kept = np.asarray(values)[checker.keep]
             assert np.all(np.isfinite(kept.astype(np.float64)))
-
-
-def test_parser_properties_count():
-    assert TRIED["round trips"] >= 50 and TRIED["byte inputs"] >= 50
-    TALLY.add("inputs", "parser property examples (hypothesis)", **{k.replace(" ", "_"): v for k, v in TRIED.items()})
