@@ -20,7 +20,7 @@ $(VENV)/.installed: setup.py
 
 # The main job on the built-in synthetic data: train, evaluate, export, recommend.
 demo: install
-	$(BIN)/tfrec train --config $(CONFIG) --run $(RUN)
+	$(BIN)/tfrec train --config $(CONFIG) --run $(RUN) --overwrite
 	$(BIN)/tfrec evaluate --run $(RUN)
 	$(BIN)/tfrec export --run $(RUN) --base $(EXPORT_BASE)
 	$(BIN)/tfrec recommend --base $(EXPORT_BASE) --user u1 --k 10
@@ -28,7 +28,8 @@ demo: install
 # Retrieval on MovieLens 100K (temporal leave-last-out), printed next to the popularity baseline.
 ML_DATA ?= ../shared/data/movielens-100k-mm
 movielens: install
-	$(BIN)/tfrec train --config pipelines/configs/retrieval_movielens.yaml --run runs/movielens --set data.path=$(ML_DATA)
+	$(BIN)/tfrec train --config pipelines/configs/retrieval_movielens.yaml --run runs/movielens --overwrite \
+		--set data.path=$(ML_DATA)
 	$(BIN)/tfrec evaluate --run runs/movielens
 
 test: install

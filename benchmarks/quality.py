@@ -28,6 +28,7 @@ hyper-parameters are saved as JSON.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import pathlib
 import sys
@@ -38,13 +39,13 @@ import tfrec  # noqa: F401  (Keras 2 for tf.keras before TensorFlow is imported)
 
 import numpy as np
 
-from tfrec.config import load_config, save_config
+from tfrec.config import load_config
 from tfrec.evaluation.embedding_scorer import EmbeddingScorer
 from tfrec.evaluation.full_ranking import EvaluationSet, evaluate, save_json
 from tfrec.models import ease, ials
 from tfrec.models.popularity import PopularityBaseline
 from tfrec.models.tfrs_tutorial import TFRSTutorialBaseline
-from tfrec.training.experiment import CONFIG_FILE, Experiment
+from tfrec.training.experiment import Experiment
 from tfrec.training.retrieval_trainer import train_retrieval
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -67,7 +68,7 @@ def dataset_config(name: str, seed: int, movielens: str, work_dir: str):
     if name == "movielens":
         config.data.path = os.path.abspath(movielens)
     else:
-        config.data.synthetic = {**config.data.synthetic, "seed": seed}
+        config.data.synthetic = dataclasses.replace(config.data.synthetic, seed=seed)
         config.data.cache_dir = os.path.join(work_dir, "data_cache")
     return config
 
@@ -76,19 +77,17 @@ def run_seed(name: str, seed: int, args, log) -> tuple[dict, dict]:
     """Test metrics ``{model: metrics}`` and run details for one data set and seed."""
     config = dataset_config(name, seed, args.movielens, args.work_dir)
     run_dir = os.path.join(args.work_dir, name, f"seed{seed}", "two_tower")
-    os.makedirs(run_dir, exist_ok=True)
     details: dict = {}
     results: dict = {}
 
-    scorer = None
     if "tfrec two-tower" in args.models:
         start = time.time()
-        summary = train_retrieval(config, run_dir, log=lambda *a: None)
+        summary = train_retrieval(config, run_dir, log=lambda *a: None, overwrite=True)
         trained = {"train_seconds": round(time.time() - start, 1), "best_epoch": summary["best_epoch"],
                    "epochs_run": summary["epochs_run"]}
-    else:
-        save_config(config, os.path.join(run_dir, CONFIG_FILE))
-    exp = Experiment.from_run(run_dir, log=lambda *a: None)
+        exp = Experiment.from_run(run_dir, log=lambda *a: None)
+    else:  # the same data and split, without training the two-tower model
+        exp = Experiment.prepare(config, run_dir, log=lambda *a: None)
     train, val = exp.split.train, exp.split.val
     item_ids = exp.item_ids
     eval_set = EvaluationSet.from_frames(
@@ -138,7 +137,7 @@ def run_seed(name: str, seed: int, args, log) -> tuple[dict, dict]:
             sequential.model.history.length = HISTORY_LENGTH
             seq_dir = os.path.join(args.work_dir, name, f"seed{seed}", "sequential")
             start = time.time()
-            summary = train_retrieval(sequential, seq_dir, log=lambda *a: None)
+            summary = train_retrieval(sequential, seq_dir, log=lambda *a: None, overwrite=True)
             seq_exp = Experiment.from_run(seq_dir, log=lambda *a: None)
             scorer = EmbeddingScorer(seq_exp.load_model(seq_dir), seq_exp.join, item_ids,
                                      histories=seq_exp.query_histories(seq_exp.seen_before_test()))

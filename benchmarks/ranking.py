@@ -45,6 +45,7 @@ from tfrec.evaluation.full_ranking import EvaluationSet, evaluate, format_table,
 from tfrec.evaluation.ranking_evaluation import pointwise_metrics, two_stage_comparison
 from tfrec.evaluation.two_stage_scorer import TwoStageScorer
 from tfrec.models.listwise import ndcg_at_k
+from tfrec.run_folder import RunFolder
 from tfrec.training.ranking_experiment import RankingExperiment
 from tfrec.training.ranking_trainer import train_ranking
 from tfrec.training.retrieval_trainer import train_retrieval
@@ -63,7 +64,7 @@ def rating_benchmark(data: str, work_dir: str, seed: int) -> dict:
     config = load_config(str(CONFIGS / "ranking_movielens.yaml"), RankingConfig,
                          overrides={"data.path": data, "train.seed": seed})
     start = time.time()
-    summary = train_ranking(config, run, log=quiet)
+    summary = train_ranking(config, run, log=quiet, overwrite=True)
     exp = RankingExperiment.from_run(run, log=quiet)
     metrics = pointwise_metrics(exp, exp.load_model(run), exp.base.split.test)
     metrics.update(best_epoch=summary["best_epoch"], best_val_rmse=summary["best_val_rmse"],
@@ -118,14 +119,14 @@ def blend_benchmark(exp: RankingExperiment, model, k: int, ks, grid=(0.0, 0.1, 0
 
 def two_stage_benchmark(data: str, work_dir: str, candidates: int, seed: int) -> dict:
     retrieval_run = os.path.join(work_dir, f"retrieval-seed{seed}")
-    if not os.path.exists(os.path.join(retrieval_run, "train_summary.json")):
+    if not RunFolder(retrieval_run).finished:
         train_retrieval(load_config(str(CONFIGS / "retrieval_movielens_sequential.yaml"),
                                     overrides={"data.path": data, "train.seed": seed}), retrieval_run, log=quiet)
     run = os.path.join(work_dir, f"two-stage-ranker-seed{seed}")
     config = load_config(str(CONFIGS / "ranking_movielens_two_stage.yaml"), RankingConfig,
                          overrides={"data.path": data, "candidates.retrieval_run": retrieval_run,
                                     "candidates.k": candidates, "train.seed": seed})
-    summary = train_ranking(config, run, log=quiet)
+    summary = train_ranking(config, run, log=quiet, overwrite=True)
     exp = RankingExperiment.from_run(run, log=quiet)
     model = exp.load_model(run)
     results = two_stage_comparison(exp, model, candidates, ks=(10, 20), log=quiet)

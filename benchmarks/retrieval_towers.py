@@ -42,6 +42,7 @@ import tfrec  # noqa: E402,F401
 from tfrec.config import load_config  # noqa: E402
 from tfrec.data.pipeline import interaction_dataset  # noqa: E402
 from tfrec.evaluation.run_evaluation import evaluate_run  # noqa: E402
+from tfrec.run_folder import RunFolder  # noqa: E402
 from tfrec.training.experiment import Experiment  # noqa: E402
 from tfrec.training.retrieval_trainer import train_retrieval  # noqa: E402
 
@@ -54,7 +55,7 @@ VARIANTS = {
     "multimodal": {},
     "multimodal-concat": {"model.id_skip": False},
     "multimodal-rand": {"model.content.text.random_init": True},
-    "text-only": {"model.content.image": {}},
+    "text-only": {"model.content.image": None},
     "sequential": {"model.history.length": 20},
 }
 
@@ -91,13 +92,13 @@ def main() -> None:
                 "data.path": args.movielens, "data.cold_item_fraction": 0.1, "train.seed": 42 + seed,
                 **VARIANTS[name]})
             run = os.path.join(out, f"{name}-{seed}")
-            reused = os.path.exists(os.path.join(run, "train_summary.json"))  # an earlier call's run, kept
+            reused = RunFolder(run).finished  # an earlier call's run, kept
             start = time.perf_counter()
             if not reused:
                 train_retrieval(config, run, log=lambda *_: None)
             train_seconds = time.perf_counter() - start
             results = evaluate_run(run, log=lambda *_: None)
-            summary = json.load(open(os.path.join(run, "train_summary.json")))
+            summary = json.load(open(RunFolder(run).train_summary_file))
             row = rows.setdefault(name, {"warm": [], "cold": [], "random": [], "throughput": [], "prep": []})
             row["warm"].append(results["warm"][config.name])
             row["cold"].append(results["cold_start"][config.name])

@@ -2,23 +2,15 @@
 
     python pipelines/train_retrieval.py --config pipelines/configs/retrieval_movielens.yaml --run runs/ml
 
-TensorBoard: ``tensorboard --logdir RUN/tensorboard``.
+The same as ``tfrec train`` (every option of it: ``--set``, ``--overwrite``,
+``--warm-start`` ...); a mistake is one line and exit status 2.
+TensorBoard: ``tfrec tensorboard --run RUN``.
 """
 
-import argparse
+import sys
 
 import tfrec  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from tfrec.config import load_config
-from tfrec.training.retrieval_trainer import train_retrieval
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="YAML config (see pipelines/configs/)")
-    parser.add_argument("--run", required=True, help="run folder to write")
-    args = parser.parse_args()
-    train_retrieval(load_config(args.config), args.run)
-
+from tfrec.cli import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -2,10 +2,15 @@
 
 import os
 import pathlib
+import tempfile
 
 import pytest
 
 import tfrec  # noqa: F401  (selects Keras 2 before any test imports TensorFlow)
+
+# The user's cache (encoded catalogues, converted weights) stays out of the tests, and theirs out of it;
+# subprocesses the tests start inherit it.
+os.environ["TFREC_CACHE_DIR"] = tempfile.mkdtemp(prefix="tfrec-test-cache-")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(
@@ -72,7 +77,7 @@ def tiny_multimodal_run(tiny_config_path, tmp_path_factory) -> pathlib.Path:
     """A trained tiny run whose candidate tower reads text and images (tiny random encoders)."""
     import yaml
 
-    from tfrec.config import from_dict, RetrievalConfig
+    from tfrec.config import RetrievalConfig, from_dict
     from tfrec.training.retrieval_trainer import train_retrieval
 
     values = yaml.safe_load(tiny_config_path.read_text())
@@ -90,7 +95,7 @@ def tiny_sequential_run(tiny_config_path, tmp_path_factory) -> pathlib.Path:
     """A trained tiny run whose query tower reads the user's last 8 items (causal Transformer)."""
     import yaml
 
-    from tfrec.config import from_dict, RetrievalConfig
+    from tfrec.config import RetrievalConfig, from_dict
     from tfrec.training.retrieval_trainer import train_retrieval
 
     values = yaml.safe_load(tiny_config_path.read_text())

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from tfrec.cli import main
@@ -22,7 +23,11 @@ def test_evaluate_export_recommend(tiny_run, tmp_path, capsys):
     assert "popularity" in table and "tiny" in table and "ndcg@10" in table
     results = json.loads((tiny_run / "evaluation.json").read_text())
     assert set(results["warm"]) == {"popularity", "tiny"}
-    assert 0 <= results["warm"]["tiny"]["recall@10"] <= 1 and results["warm"]["tiny"]["users"] > 0
+    # The table printed is the one saved, and every test user of the run's stored split is evaluated.
+    row = next(line.split() for line in table.splitlines() if line.startswith("tiny "))
+    assert row[1:3] == [f"{results['warm']['tiny']['recall@10']:.4f}", f"{results['warm']['tiny']['ndcg@10']:.4f}"]
+    test_users = pd.read_parquet(tiny_run / "data" / "split" / "test.parquet").user_id.nunique()
+    assert results["warm"]["tiny"]["users"] == test_users == int(row[-1])
 
     base = tmp_path / "saved_models"
     assert main(["export", "--run", str(tiny_run), "--base", str(base)]) == 0
@@ -36,7 +41,8 @@ def test_evaluate_export_recommend(tiny_run, tmp_path, capsys):
 
 
 def test_train_writes_a_complete_run_folder(tiny_run):
-    for name in ("config.yaml", "vocabularies.json", "train_summary.json", "model/weights.index"):
+    for name in ("run.json", "config.yaml", "vocabularies.json", "train_summary.json", "model/weights.index",
+                 "data/meta.json", "data/split/train.parquet", "data/dataset/items.parquet"):
         assert (tiny_run / name).exists(), name
     summary = json.loads((tiny_run / "train_summary.json").read_text())
     assert 1 <= summary["best_epoch"] <= summary["epochs_run"] <= 3
@@ -45,7 +51,7 @@ def test_train_writes_a_complete_run_folder(tiny_run):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["evaluate", "--run", "no/such/run"], "not a trained run"),
+    (["evaluate", "--run", "no/such/run"], "no/such/run does not exist (train it first"),
     (["recommend", "--base", "no/such/base", "--user", "u1"], "no exported versions"),
 ])
 def test_user_errors_are_one_line_and_exit_2(args, message, capsys):

@@ -23,6 +23,7 @@ as one clear line and exit with status 2; nothing is half-written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import tfrec  # noqa: F401  (selects Keras 2 before TensorFlow loads)
@@ -40,31 +41,101 @@ def _parse_override(text: str):
         raise argparse.ArgumentTypeError(f"--set {key}: not a plain YAML value: {e}") from None
 
 
+def _number(cast, low, high=None, what="a number", above=False):
+    """An argparse type: ``cast(text)`` from ``low`` (or ``above`` it) to ``high``, else a one-line error."""
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        fits = (value > low if above else value >= low) and (high is None or value <= high)
+        if not fits or value != value or value == float("inf"):
+            allowed = (f"{low} to {high}" if high is not None else f"above {low}" if above else f"at least {low}")
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
+        return value
+    return parse
+
+
+_positive_int = _number(int, 1, what="a whole number")
+_positive_float = _number(float, 0, what="a number", above=True)
+_port = _number(int, 0, 65535, what="a port number (0: any free port)")
+
+
 def cmd_train(args) -> None:
-    import os
+    from tfrec.config import apply_overrides, build_config, read_yaml
+    from tfrec.errors import ConfigError
+    from tfrec.run_folder import RunFolder
 
-    from tfrec.config import ConfigError, load_config
-    from tfrec.training.checkpoints import CorruptCheckpointError
-    from tfrec.training.retrieval_trainer import train_retrieval
-
+    config_path = args.config
+    if args.warm_start:  # continue a trained run: its config unless --config names another
+        config_path = config_path or RunFolder(args.warm_start).config_file
+    if not config_path:
+        raise ConfigError("tfrec train needs --config (or --warm-start RUN, whose config is then used)")
+    values = read_yaml(config_path)
     overrides = dict(args.set or [])
     if args.skip_bad_rows:
         overrides["data.skip_bad_rows"] = True
-    config_path = args.config
-    if args.warm_start:  # continue a trained run: its config unless --config names another
+    if args.warm_start:
         overrides["train.warm_start"] = args.warm_start
-        config_path = config_path or os.path.join(args.warm_start, "config.yaml")
     if args.data:
-        overrides["data.path"] = args.data
-    if not config_path:
-        raise ConfigError("tfrec train needs --config (or --warm-start RUN, whose config is then used)")
-    try:
-        train_retrieval(load_config(config_path, overrides=overrides), args.run)
-    except CorruptCheckpointError as e:
-        print(f"tfrec train: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+        overrides[_data_key(values, overrides)] = args.data
+    config = build_config(apply_overrides(values, overrides), source=config_path)
+    _tensorflow_quietly()
+    from tfrec.training.retrieval_trainer import train_retrieval
+
+    train_retrieval(config, args.run, overwrite=args.overwrite)
     if args.export:
         cmd_export(argparse.Namespace(run=args.run, base=args.export, version=None, max_k=None, serving_base=None))
+
+
+def _data_key(values: dict, overrides: dict) -> str:
+    """The config key ``--data PATH`` sets: the MovieLens folder, or the tabular interactions file."""
+    from tfrec.errors import ConfigError
+
+    source = overrides.get("data.source", (values.get("data") or {}).get("source", "synthetic"))
+    if source == "movielens":
+        return "data.path"
+    if source == "tabular":
+        return "data.tabular.interactions"
+    raise ConfigError(f"--data names new data files, but data.source is {source!r} (the built-in data set); "
+                      "change data.synthetic with --set instead")
+
+
+def _finished_run(path: str, kind: str | None = None) -> None:
+    """Refuses at once (before TensorFlow loads) a folder that holds no finished run of ``kind``."""
+    from tfrec.run_folder import RunFolder
+
+    RunFolder(path).require_finished(kind)
+    _tensorflow_quietly()
+
+
+# TensorFlow's start-up chatter on stderr: not about the user's work, and in the way of a one-line error.
+_STARTUP_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
+                  "Could not find cuda drivers", "failed call to cuInit", "cuda_platform.cc",
+                  "This TensorFlow binary is optimized", "Unable to register cu", "computation placer already")
+
+
+def _tensorflow_quietly() -> None:
+    """Imports TensorFlow (and looks for GPUs) with its start-up chatter kept off stderr; other lines pass."""
+    if "tensorflow" in sys.modules:
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines(keepends=True):
+                if not any(noise in line for noise in _STARTUP_NOISE):
+                    sys.stderr.write(line)
 
 
 def cmd_tensorboard(args) -> None:
@@ -74,39 +145,44 @@ def cmd_tensorboard(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
+    _finished_run(args.run, "retrieval")
     from tfrec.evaluation.run_evaluation import evaluate_run
 
     evaluate_run(args.run)
 
 
 def cmd_export(args) -> None:
+    _finished_run(args.run, "retrieval")
     from tfrec.export.candidate_encoder_export import export_candidate_encoder
     from tfrec.export.catalogue_update import with_added_items
     from tfrec.export.retrieval_export import export_retrieval
+    from tfrec.export.serving_config import write_serving_files
+    from tfrec.run_folder import RETRIEVAL, RunFolder
     from tfrec.training.experiment import Experiment
 
-    exp = with_added_items(Experiment.from_run(args.run), args.run)
-    model = exp.load_model(args.run)
-    max_k = args.max_k or exp.config.export.max_k
-    path = export_retrieval(exp, model, args.base, version=args.version, max_k=max_k,
-                            exclude_seen=exp.config.export.exclude_seen)
-    print(f"exported retrieval model to {path}")
-    if exp.config.model.content.enabled:
-        path = export_candidate_encoder(exp, model, args.base, version=args.version)
-        print(f"exported candidate encoder to {path}")
-    from tfrec.export.serving_config import write_serving_files
-
+    with RunFolder(args.run).reading(RETRIEVAL) as run:
+        exp = with_added_items(Experiment.from_run(run), run)
+        model = exp.load_model(run)
+        max_k = args.max_k or exp.config.export.max_k
+        path = export_retrieval(exp, model, args.base, version=args.version, max_k=max_k,
+                                exclude_seen=exp.config.export.exclude_seen)
+        print(f"exported retrieval model to {path}")
+        if exp.config.model.content.enabled:
+            path = export_candidate_encoder(exp, model, args.base, version=args.version)
+            print(f"exported candidate encoder to {path}")
     config_path, batching_path = write_serving_files(args.base, args.serving_base)
     print(f"TF Serving files: {config_path}, {batching_path}")
 
 
 def cmd_report(args) -> None:
+    _finished_run(args.run)
     from tfrec.evaluation.report import write_report
 
     print(f"report written to {write_report(args.run, args.latency)}")
 
 
 def cmd_index_add(args) -> None:
+    _finished_run(args.run, "retrieval")
     from tfrec.export.catalogue_update import add_items
 
     add_items(args.run, args.items, args.base, skip_bad_rows=args.skip_bad_rows, max_k=args.max_k)
@@ -114,24 +190,31 @@ def cmd_index_add(args) -> None:
 
 def cmd_train_ranking(args) -> None:
     from tfrec.config import RankingConfig, load_config
+
+    config = load_config(args.config, RankingConfig, overrides=dict(args.set or []))
+    _tensorflow_quietly()
     from tfrec.training.ranking_trainer import train_ranking
 
-    train_ranking(load_config(args.config, RankingConfig, overrides=dict(args.set or [])), args.run)
+    train_ranking(config, args.run, overwrite=args.overwrite)
 
 
 def cmd_evaluate_ranking(args) -> None:
+    _finished_run(args.run, "ranking")
     from tfrec.evaluation.ranking_evaluation import evaluate_ranking_run
 
     evaluate_ranking_run(args.run, retrieval_run=args.retrieval_run, k=args.candidates)
 
 
 def cmd_export_ranking(args) -> None:
+    _finished_run(args.run, "ranking")
     from tfrec.export.ranking_export import export_ranking
     from tfrec.export.serving_config import write_serving_files
+    from tfrec.run_folder import RANKING, RunFolder
     from tfrec.training.ranking_experiment import RankingExperiment
 
-    exp = RankingExperiment.from_run(args.run)
-    path = export_ranking(exp, exp.load_model(args.run), args.base, version=args.version)
+    with RunFolder(args.run).reading(RANKING) as run:
+        exp = RankingExperiment.from_run(run)
+        path = export_ranking(exp, exp.load_model(), args.base, version=args.version)
     print(f"exported ranking model to {path}")
     config_path, batching_path = write_serving_files(args.base, args.serving_base)
     print(f"TF Serving files: {config_path}, {batching_path}")
@@ -149,14 +232,8 @@ def _recommend_two_stage(args) -> None:
     from tfrec.serving.two_stage import TwoStageRecommender, grpc_stages, two_stage
 
     if args.server:
-        from tfrec.serving.errors import ServingError
-
-        try:
-            with _serving_client(args) as client:
-                results = two_stage(*grpc_stages(client), args.user, args.k, args.candidates)
-        except ServingError as e:
-            print(f"tfrec recommend: error: {e}", file=sys.stderr)
-            raise SystemExit(2) from None
+        with _serving_client(args) as client:
+            results = two_stage(*grpc_stages(client), args.user, args.k, args.candidates)
         print(f"retrieval top {args.candidates} + ranking (server {args.server})")
     else:
         recommender = TwoStageRecommender(args.base, args.version, args.ranking_version)
@@ -170,6 +247,7 @@ def _recommend_two_stage(args) -> None:
 
 
 def cmd_recommend(args) -> None:
+    _tensorflow_quietly()
     if args.two_stage:
         return _recommend_two_stage(args)
     if args.server:
@@ -186,15 +264,9 @@ def cmd_recommend(args) -> None:
 
 def _recommend_over_grpc(args) -> None:
     """The same table from a TF Serving (or ``tfrec serve``) server; titles stay blank."""
-    from tfrec.serving.errors import ServingError
-
-    try:
-        with _serving_client(args) as client:
-            results = client.recommend(args.user, args.k, version=args.version)
-            status = client.model_status("retrieval", args.version)
-    except ServingError as e:
-        print(f"tfrec recommend: error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    with _serving_client(args) as client:
+        results = client.recommend(args.user, args.k, version=args.version)
+        status = client.model_status("retrieval", args.version)
     version = max((s.version for s in status if s.state == "AVAILABLE"), default="?")
     print(f"retrieval model version {version} (server {args.server})")
     for user, recs in zip(args.user, results):
@@ -204,6 +276,7 @@ def _recommend_over_grpc(args) -> None:
 
 
 def cmd_serve(args) -> None:
+    _tensorflow_quietly()
     from tfrec.serving.model_server import serve
 
     serve(args)
@@ -216,7 +289,7 @@ def add_serve_arguments(parser) -> None:
                                        "(default: the config file's folder)")
     parser.add_argument("--model-config-file", help="text-format ModelServerConfig (models.config)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
+    parser.add_argument("--port", type=_port, default=8500, help="gRPC port (0: any free port)")
     parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for new versions (0: never)")
     parser.add_argument("--max-message-mb", type=int, default=16, help="largest request/response message in MiB")
     parser.add_argument("--max-workers", type=int, default=8, help="request threads")
@@ -245,15 +318,22 @@ def cmd_data_check(args) -> None:
     from tfrec.data.sources import load_dataset
 
     overrides = {"data.skip_bad_rows": True} if args.skip_bad_rows else {}
-    dataset, report = load_dataset(load_config(args.config, overrides=overrides).data)
+    config = load_config(args.config, overrides=overrides)
+    dataset, report = load_dataset(config.data)
     print(dataset.summary())
     if report is not None:
         print(report.format())
 
 
+class _Parser(argparse.ArgumentParser):
+    """Command-line mistakes are one line too (the usage is one ``--help`` away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tfrec", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="tfrec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train the retrieval model of a config (rerun an interrupted run to resume it)")
@@ -266,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", type=_parse_override, metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=3")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip and count bad input rows instead of failing")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished (or restart an interrupted) run "
+                                                            "in --run instead of refusing")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="full-ranking test metrics of a run, with the popularity baseline")
@@ -275,26 +357,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a run as a TF Serving SavedModel version")
     p.add_argument("--run", required=True)
     p.add_argument("--base", default="saved_models", help="TF Serving model base path")
-    p.add_argument("--version", type=int, help="version number (default: next free integer)")
-    p.add_argument("--max-k", type=int, help="largest k a request may ask for")
+    p.add_argument("--version", type=_positive_int, help="version number (default: next free integer)")
+    p.add_argument("--max-k", type=_positive_int, help="largest k a request may ask for")
     p.add_argument("--serving-base", help="the base path as TF Serving sees it, for models.config "
                                           "(e.g. /models inside the tensorflow/serving container)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("recommend", help="top-k items for users from the exported model")
     p.add_argument("--user", required=True, action="append", help="user id (repeatable)")
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--k", type=_positive_int, default=10)
     p.add_argument("--base", default="saved_models")
-    p.add_argument("--version", type=int, help="model version (default: newest)")
+    p.add_argument("--version", type=_positive_int, help="model version (default: newest)")
     p.add_argument("--server", metavar="HOST:PORT", help="ask a TF Serving gRPC server instead of loading --base")
-    p.add_argument("--timeout", type=float, default=10.0, help="gRPC deadline in seconds (with --server)")
+    p.add_argument("--timeout", type=_positive_float, default=10.0, help="gRPC deadline in seconds (with --server)")
     p.add_argument("--tls-ca", help="PEM file of the CA the server's certificate must chain to (TLS)")
     p.add_argument("--tls-cert", help="PEM client certificate (mutual TLS; with --tls-key and --tls-ca)")
     p.add_argument("--tls-key", help="PEM client private key (mutual TLS)")
     p.add_argument("--two-stage", action="store_true",
                    help="retrieve --candidates items, rank them with the ranking model, print the top --k")
-    p.add_argument("--candidates", type=int, default=100, help="items retrieved for ranking (with --two-stage)")
-    p.add_argument("--ranking-version", type=int, help="ranking model version (default: newest)")
+    p.add_argument("--candidates", type=_positive_int, default=100, help="items retrieved for ranking (with --two-stage)")
+    p.add_argument("--ranking-version", type=_positive_int, help="ranking model version (default: newest)")
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("train-ranking", help="train the ranking model of a config")
@@ -302,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="run folder to write")
     p.add_argument("--set", action="append", type=_parse_override, metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=3")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished (or restart an interrupted) run")
     p.set_defaults(func=cmd_train_ranking)
 
     p = sub.add_parser("evaluate-ranking",
@@ -309,19 +392,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True)
     p.add_argument("--retrieval-run", help="retrieval run of the same split for the two-stage table "
                                            "(default: the run's candidates.retrieval_run)")
-    p.add_argument("--candidates", type=int, help="items retrieved for ranking (default: candidates.k)")
+    p.add_argument("--candidates", type=_positive_int, help="items retrieved for ranking (default: candidates.k)")
     p.set_defaults(func=cmd_evaluate_ranking)
 
     p = sub.add_parser("export-ranking", help="export a ranking run as a TF Serving SavedModel version")
     p.add_argument("--run", required=True)
     p.add_argument("--base", default="saved_models", help="TF Serving model base path")
-    p.add_argument("--version", type=int, help="version number (default: next free integer)")
+    p.add_argument("--version", type=_positive_int, help="version number (default: next free integer)")
     p.add_argument("--serving-base", help="the base path as TF Serving sees it, for models.config")
     p.set_defaults(func=cmd_export_ranking)
 
     p = sub.add_parser("tensorboard", help="TensorBoard on a run's tensorboard/ folder (localhost by default)")
     p.add_argument("--run", required=True)
-    p.add_argument("--port", type=int, default=6006, help="HTTP port (0: any free port)")
+    p.add_argument("--port", type=_port, default=6006, help="HTTP port (0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.set_defaults(func=cmd_tensorboard)
 
@@ -340,13 +423,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--items", required=True, help="CSV/Parquet: item_id, title, text, image_path, categorical columns")
     p.add_argument("--base", default="saved_models")
     p.add_argument("--skip-bad-rows", action="store_true")
-    p.add_argument("--max-k", type=int, help="largest k a request may ask for (default: the run's)")
+    p.add_argument("--max-k", type=_positive_int, help="largest k a request may ask for (default: the run's)")
     p.set_defaults(func=cmd_index_add)
 
     data = sub.add_parser("data", help="data set tools").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("download", help="download a public data set (checksums checked)")
     p.add_argument("dataset", choices=["movielens-100k"])
-    p.add_argument("--dest", required=True, help="folder to create")
+    p.add_argument("--dest", required=True, help="folder to put ml-100k/ into (made if missing; nothing else in it "
+                                                "is touched)")
     p.add_argument("--url", help="alternative download address")
     p.set_defaults(func=cmd_data_download)
     p = data.add_parser("check", help="load and validate the data of a config, print the report")
@@ -357,15 +441,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Runs one ``tfrec`` command; a user error is one line on stderr and status 2."""
     args = build_parser().parse_args(argv)
-    from tfrec.errors import USER_ERRORS
-
     try:
         args.func(args)
-    except USER_ERRORS as e:
-        print(f"tfrec {args.command}: error: {e}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001  (user errors become one line; anything else is re-raised)
+        error = user_error(e)
+        if error is None:
+            raise
+        command = " ".join(filter(None, (args.command, getattr(args, "index_command", None),
+                                         getattr(args, "data_command", None))))
+        print(f"tfrec {command}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     return 0
+
+
+def user_error(error: BaseException):
+    """The ``UserError`` that ``error`` is or stands for (a full disk, a missing file), else None."""
+    from tfrec.errors import UserError, storage_error, tensorflow_storage_error
+
+    if isinstance(error, UserError):
+        return error
+    if isinstance(error, OSError):
+        return storage_error(error)
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is not None and isinstance(error, tensorflow.errors.OpError):
+        return tensorflow_storage_error(error)
+    return None
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tfrec.encoders.image import ImageEncoderConfig, build_image_encoder
 from tfrec.encoders.image_decoding import decode_images
+from tfrec.errors import ConfigError
 
 VALID = {"jpeg", "png"}
 
@@ -17,8 +18,9 @@ def test_config_validates_and_round_trips(tmp_path):
         ImageEncoderConfig(variant="b9")
     with pytest.raises(ValueError, match="image_size"):
         ImageEncoderConfig(image_size=4)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        ImageEncoderConfig(weights=str(tmp_path / "missing.weights.h5"))
+    missing = ImageEncoderConfig(weights=str(tmp_path / "missing.weights.h5"))  # checked when built, not read
+    with pytest.raises(ConfigError, match="missing.weights.h5 does not exist"):
+        build_image_encoder(missing)
     config = ImageEncoderConfig.tiny()
     assert ImageEncoderConfig.from_config(config.get_config()) == config
 

@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from tfrec.cli import main
 
@@ -25,4 +24,4 @@ def test_report_has_curves_tables_and_images(tiny_run, tmp_path, capsys):
 
 def test_report_on_an_empty_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["report", "--run", str(tmp_path)]) == 2
-    assert "neither train_summary.json nor evaluation.json" in capsys.readouterr().err
+    assert "is not a trained run (no run.json)" in capsys.readouterr().err

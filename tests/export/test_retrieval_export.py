@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfrec.errors import RunError
 from tfrec.evaluation.embedding_scorer import EmbeddingScorer
 from tfrec.export.retrieval_export import export_retrieval
 from tfrec.export.versions import existing_versions
@@ -84,6 +85,6 @@ def test_new_exports_get_new_versions_and_leave_no_temporary_folders(trained, ex
     assert os.path.basename(first) == "1" and os.path.basename(second) == "2"
     assert existing_versions(os.path.join(base, "retrieval")) == [1, 2]
     assert sorted(os.listdir(os.path.join(base, "retrieval"))) == ["1", "2"]
-    with pytest.raises(FileExistsError):
+    with pytest.raises(RunError, match="version 1 of 'retrieval' already exists"):
         export_retrieval(exp, model, str(base), version=1, max_k=20)
     assert sorted(os.listdir(os.path.join(base, "retrieval"))) == ["1", "2"]

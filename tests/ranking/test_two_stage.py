@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tfrec.errors import UserError
 from tfrec.serving.two_stage import TwoStageRecommender, two_stage
 
 
@@ -18,7 +19,7 @@ def test_core_drops_unavailable_and_repeated_candidates_and_orders_by_score():
     (recs,) = two_stage(retrieve, rank, ["u"], n=3, candidates=5)
     assert [r.item_id for r in recs] == ["b", "d", "a"]
     assert [r.retrieval_rank for r in recs] == [2, 5, 1]
-    with pytest.raises(ValueError, match="candidates"):
+    with pytest.raises(UserError, match="cannot return 6 items from 5 candidates"):
         two_stage(retrieve, rank, ["u"], n=6, candidates=5)
 
 
@@ -46,7 +47,7 @@ def test_exported_models_give_distinct_unseen_items_ordered_by_score(two_stage_b
 
 def test_too_many_candidates_is_a_clear_error(two_stage_base):
     recommender = TwoStageRecommender(str(two_stage_base))
-    with pytest.raises(ValueError, match="k=41"):
+    with pytest.raises(UserError, match=r"refused the request: k must be at most 40$"):
         recommender.recommend(["u1"], n=5, candidates=41)  # the retrieval export's max_k is 40
 
 

@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 
-import pytest
 
 from tests.reliability.tally import TALLY
 from tfrec.export.retrieval_export import export_retrieval
@@ -100,7 +99,7 @@ def test_sigkill_during_export_leaves_version_1_serving(trained, tiny_run, serve
             assert hidden_folders(model_dir), "the killed export's temporary folder should be left (and ignored)"
         if mode == "after-save":
             leftover = [n for n in hidden_folders(model_dir)]
-            assert any(os.path.exists(os.path.join(model_dir, n, "saved_model.pb")) for n in leftover), \
+            assert any(os.path.exists(os.path.join(model_dir, n, "saved", "saved_model.pb")) for n in leftover), \
                 "the after-save kill point should leave a complete SavedModel in a hidden folder"
         # The next export publishes version 2; the leftovers do not take its number.
         killing.clear()

@@ -14,7 +14,6 @@ import concurrent.futures
 import time
 
 import grpc
-import numpy as np
 import pytest
 import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2

@@ -45,3 +45,35 @@ def run_runner(spec: dict, timeout: float = 240, **env) -> dict:
 def tf_config(ports: list[int], index: int) -> str:
     return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
                        "task": {"type": "worker", "index": index}})
+
+
+def backed_up_epochs(run) -> int:
+    """Epochs the backup of ``run`` holds (0 while none, or while one is being written)."""
+    from tfrec.training.run_state import resume_point
+
+    try:
+        return resume_point(run).epochs_done
+    except Exception:  # noqa: BLE001  (a backup being written right now)
+        return 0
+
+
+def kill_when_backed_up(spec: dict, epochs: int = 2, timeout_s: float = 180) -> None:
+    """Starts ``runner.py`` with ``spec`` and SIGKILLs it once its backup holds ``epochs`` epochs."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(runner_command(spec), env=subprocess_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + timeout_s
+        while backed_up_epochs(spec["run"]) < epochs:
+            assert proc.poll() is None, f"training ended before it could be killed:\n{proc.stdout.read()[-3000:]}"
+            assert time.time() < deadline, f"no backup of {epochs} epochs within {timeout_s} s"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL

@@ -2,7 +2,8 @@
 
 A fresh process because logical CPU devices and multi-worker collectives can
 only be set up before TensorFlow initialises, and because a test may kill
-it. Spec keys: ``config`` (YAML path), ``overrides`` (dotted key → value),
+it. Spec keys: ``config`` (YAML path), ``ranking`` (a ranking config and trainer),
+``overrides`` (dotted key → value),
 ``run`` (run folder), ``out`` (JSON result file), ``logical_cpus`` (split the
 CPU into that many devices first), ``slow_epoch_seconds`` (sleep after each
 epoch's validation, so a test can kill the run mid-way), ``loss_check_out``
@@ -22,23 +23,27 @@ def split_cpu(n: int) -> None:
 
 
 def train(spec: dict) -> dict:
-    from tfrec.config import load_config
+    from tfrec.config import RankingConfig, RetrievalConfig, load_config
+    from tfrec.training.callbacks import EpochPrinter, RankingValidation
+    from tfrec.training.ranking_trainer import train_ranking
     from tfrec.training.retrieval_trainer import train_retrieval
 
+    ranking = spec.get("ranking", False)
     if spec.get("slow_epoch_seconds"):
         import time
 
-        from tfrec.training.callbacks import RankingValidation
-
-        validate = RankingValidation.on_epoch_end
+        callback = EpochPrinter if ranking else RankingValidation
+        epoch_end = callback.on_epoch_end
 
         def slow(self, epoch, logs=None):
-            validate(self, epoch, logs)
+            epoch_end(self, epoch, logs)
             time.sleep(spec["slow_epoch_seconds"])
 
-        RankingValidation.on_epoch_end = slow
-    config = load_config(spec["config"], overrides=spec.get("overrides"))
-    return train_retrieval(config, spec["run"], log=lambda *a, **k: print(*a, flush=True))
+        callback.on_epoch_end = slow
+    config = load_config(spec["config"], RankingConfig if ranking else RetrievalConfig,
+                         overrides=spec.get("overrides"))
+    trainer = train_ranking if ranking else train_retrieval
+    return trainer(config, spec["run"], log=lambda *a, **k: print(*a, flush=True))
 
 
 def loss_check(spec: dict) -> dict:

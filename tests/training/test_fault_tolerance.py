@@ -8,15 +8,11 @@ bookkeeping of the epochs before the kill, and keeps only the newest
 """
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import time
 
 import pytest
 
-from tests.training.helpers import runner_command, subprocess_env
+from tests.training.helpers import kill_when_backed_up
 
 EPOCHS = 6
 OVERRIDES = {"train.epochs": EPOCHS, "train.early_stopping_patience": EPOCHS, "train.keep_checkpoints": 2,
@@ -31,36 +27,12 @@ def _train(config_path, run, **overrides):
                            log=lambda *a: None)
 
 
-def _backed_up_epochs(run) -> int:
-    from tfrec.training.run_state import resume_point
-
-    try:
-        return resume_point(str(run)).epochs_done
-    except Exception:  # a backup being written right now
-        return 0
-
-
 @pytest.fixture(scope="module")
 def killed_run(tiny_config_path, tmp_path_factory):
     """A run folder whose training process was SIGKILLed after its backup held two epochs."""
     run = tmp_path_factory.mktemp("killed") / "run"
-    spec = {"config": str(tiny_config_path), "overrides": OVERRIDES, "run": str(run),
-            "out": str(run.parent / "out.json"), "slow_epoch_seconds": 1.0}
-    proc = subprocess.Popen(runner_command(spec), env=subprocess_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 180
-        while _backed_up_epochs(run) < 2:
-            assert proc.poll() is None, f"training ended before it could be killed:\n{proc.stdout.read()[-3000:]}"
-            assert time.time() < deadline, "no backup of two epochs within 180 s"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    kill_when_backed_up({"config": str(tiny_config_path), "overrides": OVERRIDES, "run": str(run),
+                         "out": str(run.parent / "out.json"), "slow_epoch_seconds": 1.0})
     assert not (run / "train_summary.json").exists()
     return run
 
@@ -141,7 +113,26 @@ def test_cli_reports_a_corrupt_backup_in_one_line(killed_copy, tiny_config_path,
 
     run = killed_copy
     _corrupt(latest_checkpoint(str(run / "backup" / "chief")))
-    with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--config", str(tiny_config_path), "--run", str(run)])
-    assert exit_info.value.code == 2
-    assert "is corrupt or incomplete and was not loaded" in capsys.readouterr().err
+    same_config = [arg for key, value in OVERRIDES.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+    assert main(["train", "--config", str(tiny_config_path), "--run", str(run), *same_config]) == 2
+    err = capsys.readouterr().err
+    assert "is corrupt or incomplete and was not loaded" in err and len(err.strip().splitlines()) == 1
+
+
+def test_resuming_with_another_config_is_refused_before_anything_is_written(killed_copy, tiny_config_path, capsys):
+    from tfrec.cli import main
+
+    run = killed_copy
+    def files():
+        return {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+
+    before = files()
+    changed = {**OVERRIDES, "train.epochs": EPOCHS + 1, "train.learning_rate": 0.02}
+    args = [arg for key, value in changed.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+    assert main(["train", "--config", str(tiny_config_path), "--run", str(run), *args]) == 2
+    err = capsys.readouterr().err
+    assert "was interrupted while training with another config" in err
+    assert f"train.epochs: {EPOCHS} then, {EPOCHS + 1} now" in err and "train.learning_rate: 0.01 then, 0.02 now" in err
+    assert files() == before  # config.yaml, run.json, backup: all as they were
+    # The run still resumes with the config it was started with.
+    assert _train(tiny_config_path, run)["epochs_run"] == EPOCHS

@@ -94,4 +94,5 @@ def test_warm_start_refuses_its_own_folder_and_a_missing_run(tiny_run, tiny_conf
     assert "names the run being written" in capsys.readouterr().err
     assert main(["train", "--config", str(tiny_config_path), "--run", str(tmp_path / "new"),
                  "--warm-start", str(tmp_path / "missing")]) == 2
-    assert "is not a trained run" in capsys.readouterr().err
+    assert f"train.warm_start: {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()

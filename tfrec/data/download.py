@@ -1,10 +1,10 @@
 """Downloads MovieLens 100K from GroupLens and checks it before anyone reads it.
 
-The zip is fetched and extracted inside a temporary folder beside the
+The zip is fetched and extracted inside a temporary folder in the
 destination; only when the MD5 checksums of ``u.data``, ``u.item`` and
-``u.user`` match the published files is the folder renamed into place. A
-failed download or a mismatch leaves nothing behind (and leaves an existing
-destination untouched).
+``u.user`` match the published files is it renamed to ``ml-100k``, a folder
+of its own: nothing else in the destination is touched. A failed download or
+a mismatch leaves nothing behind.
 
 This is the only code in tfrec that uses the network, and only when a user
 asks for it explicitly.
@@ -20,6 +20,7 @@ import urllib.request
 import zipfile
 
 from tfrec.atomic import atomic_directory
+from tfrec.errors import UserError
 
 DEFAULT_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 
@@ -33,35 +34,59 @@ EXPECTED_MD5 = {
 TIMEOUT_SECONDS = 120
 
 
-class ChecksumError(ValueError):
+class ChecksumError(UserError, ValueError):
     """A downloaded file is not the published MovieLens file."""
 
 
-class DownloadError(OSError):
+class DownloadError(UserError, OSError):
     """The archive could not be fetched or is not a usable zip."""
 
 
-def download_movielens_100k(dest_folder, url: str = DEFAULT_URL) -> str:
-    """Downloads, extracts and checks MovieLens 100K; returns ``dest_folder``'s absolute path.
+def download_movielens_100k(dest_folder, url: str = DEFAULT_URL, log=print) -> str:
+    """Downloads, extracts and checks MovieLens 100K into ``dest_folder/ml-100k``; returns ``dest_folder``.
 
     The result holds ``ml-100k/u.data`` etc., the layout
     :func:`tfrec.data.movielens.load_movielens_100k` reads. ``url`` may be any
-    URL urllib opens, including ``file://`` for a local copy of the zip. An
-    existing ``dest_folder`` is replaced only after the new files check out.
+    URL urllib opens, including ``file://`` for a local copy of the zip.
+
+    Only ``ml-100k`` is written, and only when it is not there yet: whatever
+    else ``dest_folder`` holds is left alone, an existing ``ml-100k`` that
+    checks out is kept as it is (nothing is fetched), and one that does not is
+    refused, never replaced. A folder this call created is removed again when
+    the download fails.
 
     Raises:
-      DownloadError: the URL cannot be read or the archive is not a valid zip.
+      DownloadError: the URL cannot be read, the archive is not a valid zip,
+        or ``dest_folder/ml-100k`` exists and is not the published data.
       ChecksumError: a file is missing from the archive or differs from the
         published one.
     """
     dest = os.path.abspath(str(dest_folder))
-    with atomic_directory(dest) as tmp:
-        archive = os.path.join(tmp, "ml-100k.zip")
-        _fetch(url, archive)
-        _extract(archive, tmp, url)
-        os.remove(archive)
-        data_folder = _normalise_layout(tmp, url)
-        verify_checksums(data_folder)
+    target = os.path.join(dest, "ml-100k")
+    if os.path.lexists(target):
+        try:
+            verify_checksums(target)
+        except ChecksumError as e:
+            raise DownloadError(f"{target} exists and is not a complete MovieLens 100K ({e}); move it away "
+                                "or choose another --dest") from None
+        log(f"{target} is already there and checks out; nothing downloaded")
+        return dest
+    if os.path.exists(dest) and not os.path.isdir(dest):
+        raise DownloadError(f"{dest} exists and is not a folder")
+    created = not os.path.exists(dest)
+    os.makedirs(dest, exist_ok=True)
+    try:
+        with atomic_directory(target, if_exists="error") as tmp:
+            archive = os.path.join(tmp, "ml-100k.zip")
+            _fetch(url, archive)
+            _extract(archive, tmp, url)
+            os.remove(archive)
+            _flatten(tmp, url)
+            verify_checksums(tmp)
+    except BaseException:
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
     return dest
 
 
@@ -88,26 +113,19 @@ def _extract(archive: str, folder: str, url: str) -> None:
         raise DownloadError(f"{url} is not a valid zip archive: {e}") from e
 
 
-def _normalise_layout(folder: str, url: str) -> str:
-    """Moves the files so they sit in ``folder/ml-100k``; returns that folder."""
-    expected = os.path.join(folder, "ml-100k")
-    if os.path.exists(os.path.join(expected, "u.data")):
-        return expected
+def _flatten(folder: str, url: str) -> None:
+    """Moves the data files up so they sit directly in ``folder`` (the zip holds ``ml-100k/u.data``)."""
+    if os.path.exists(os.path.join(folder, "u.data")):
+        return
     for current, _, names in os.walk(folder):
         if "u.data" in names:
-            if current == folder:
-                _move_into(folder, expected)
-            else:
-                os.rename(current, expected)
-            return expected
+            for name in os.listdir(current):
+                os.rename(os.path.join(current, name), os.path.join(folder, name))
+            while current != folder:  # the emptied folders the files came from
+                os.rmdir(current)
+                current = os.path.dirname(current)
+            return
     raise ChecksumError(f"{url}: the archive holds no u.data")
-
-
-def _move_into(folder: str, target: str) -> None:
-    names = os.listdir(folder)
-    os.makedirs(target)
-    for name in names:
-        os.rename(os.path.join(folder, name), os.path.join(target, name))
 
 
 def file_md5(path: str) -> str:

@@ -30,6 +30,7 @@ from tfrec.data.validation import (
     interactions_frame,
     read_delimited,
 )
+from tfrec.errors import MissingFileError
 
 NAME = "movielens-100k"
 
@@ -53,20 +54,20 @@ def find_movielens_files(folder) -> dict:
     """
     folder = os.path.abspath(str(folder))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"MovieLens folder {folder} does not exist")
+        raise MissingFileError(f"MovieLens folder {folder} does not exist")
     nested = os.path.join(folder, "ml-100k")
     if os.path.exists(os.path.join(nested, "u.data")):
         ml = nested
     elif os.path.exists(os.path.join(folder, "u.data")):
         ml = folder
     else:
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no MovieLens 100K files in {folder}: expected {nested}/u.data "
             f"or {folder}/u.data"
         )
     for name in ("u.item", "u.user"):
         if not os.path.exists(os.path.join(ml, name)):
-            raise FileNotFoundError(f"{os.path.join(ml, name)} is missing")
+            raise MissingFileError(f"{os.path.join(ml, name)} is missing")
 
     def optional(path):
         return path if os.path.exists(path) else None

@@ -20,7 +20,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+
 import pandas as pd
+
+from tfrec.errors import UserError
 
 MULTI_VALUE_SEPARATOR = "|"
 
@@ -34,7 +37,7 @@ ITEM_BASE_COLUMNS = {"item_id": "str", "title": "str", "text": "str", "image_pat
 USER_BASE_COLUMNS = {"user_id": "str"}
 
 
-class SchemaError(ValueError):
+class SchemaError(UserError, ValueError):
     """A table does not have the columns or dtypes its schema requires."""
 
 

@@ -34,7 +34,6 @@ same configuration.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -44,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from tfrec.atomic import atomic_directory
+from tfrec.config.data import SyntheticConfig
 from tfrec.data.schema import RecDataset
 
 NAME = "synthetic"
@@ -88,68 +88,6 @@ _REGIONS = ("north", "south", "east", "west", "central", "coast")
 _PRICE_BANDS = ("low", "mid", "high")
 _SHAPES = ("circles", "stripes", "triangles", "squares", "checker", "rings", "diagonal", "dots", "cross")
 _SYLLABLES = "ka lo mi ne ru sa ti vo ze pa fi gu ha jo be".split()
-
-
-@dataclasses.dataclass
-class SyntheticConfig:
-    """Size and shape of the synthetic world; every field enters the cache key.
-
-    Attributes:
-      num_users, num_items: table sizes.
-      mean_interactions_per_user: mean of the per-user count (log-normal).
-      num_topics: number of topics; the first 12 have hand-written themes.
-      image_size: side of the square RGB item images.
-      seed: the whole data set is a function of this configuration.
-      min_interactions: floor of the per-user count.
-      count_sigma: log-normal spread of the per-user count.
-      popularity_exponent: Zipf exponent of item popularity (0 = uniform).
-      topic_scale: weight of taste . topic mixture in the affinity.
-      identity_scale: weight of the user-item identity vectors' product.
-      identity_dim: size of the identity vectors.
-      taste_drift: share of a user's taste that moves to new topics over time.
-      order_strength: how strongly later interactions follow the drifted taste.
-      category_noise: share of items whose ``category`` is a random topic.
-      word_noise: share of description words drawn from the shared fillers.
-      rating_noise: standard deviation of the rating noise (in stars).
-      image_noise: standard deviation of the pixel noise (0-255 scale).
-      time_window_days: interactions fall in this window after ``start_time``.
-      start_time: Unix seconds of the window start.
-      block_users: users generated together; bounds streaming memory.
-      exact_items_limit: up to this many items, users sample from the exact
-        softmax over all items; above it, from a topic-guided candidate set
-        with importance correction (``candidate_factor`` x count candidates,
-        drawn within a topic by popularity to ``candidate_popularity_power``).
-    """
-
-    num_users: int = 2000
-    num_items: int = 1000
-    mean_interactions_per_user: float = 30
-    num_topics: int = 8
-    image_size: int = 32
-    seed: int = 0
-    min_interactions: int = 5
-    count_sigma: float = 0.5
-    popularity_exponent: float = 0.9
-    topic_scale: float = 6.0
-    identity_scale: float = 1.0
-    identity_dim: int = 16
-    taste_drift: float = 0.3
-    order_strength: float = 6.0
-    category_noise: float = 0.15
-    word_noise: float = 0.25
-    rating_noise: float = 0.6
-    image_noise: float = 12.0
-    time_window_days: int = 730
-    start_time: int = 1_577_836_800  # 2020-01-01
-    block_users: int = 10_000
-    exact_items_limit: int = 4096
-    candidate_factor: int = 8
-    candidate_popularity_power: float = 0.5
-
-    def key(self) -> str:
-        """A short hash of every field, naming cached copies of the data set."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 # --- topics -----------------------------------------------------------------
@@ -525,7 +463,7 @@ def load_or_generate(config: SyntheticConfig, cache_folder: str) -> RecDataset:
     folder = os.path.join(os.path.abspath(cache_folder), f"{NAME}-{config.key()}")
     if os.path.exists(os.path.join(folder, "dataset", "schema.json")):
         return RecDataset.load(os.path.join(folder, "dataset"))
-    with atomic_directory(folder) as tmp:
+    with atomic_directory(folder, if_exists="keep") as tmp:  # two runs generating at once: the first stays
         world = _build_world(config, os.path.join(tmp, "images"), os.path.join(folder, "images"))
         dataset = _dataset(config, world)
         dataset.save(os.path.join(tmp, "dataset"))

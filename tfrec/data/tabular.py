@@ -23,12 +23,12 @@ Rules:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import numpy as np
 import pandas as pd
 
+from tfrec.config.data import ColumnMapping
 from tfrec.data.schema import RecDataset
 from tfrec.data.validation import (
     RowChecker,
@@ -38,42 +38,7 @@ from tfrec.data.validation import (
     interactions_frame,
     read_table_file,
 )
-
-
-@dataclasses.dataclass
-class ColumnMapping:
-    """Names of the user's columns for each schema field.
-
-    ``user_id`` and ``item_id`` name the id columns in the interactions file
-    and in the users/items files alike. Optional fields left as None are
-    filled with their empty value (rating: 1.0).
-    """
-
-    user_id: str = "user_id"
-    item_id: str = "item_id"
-    timestamp: str = "timestamp"
-    rating: str | None = None
-    title: str | None = None
-    text: str | None = None
-    image_path: str | None = None
-    item_categorical: tuple = ()
-    user_categorical: tuple = ()
-    user_numeric: tuple = ()
-
-    def __post_init__(self):
-        self.item_categorical = tuple(self.item_categorical)
-        self.user_categorical = tuple(self.user_categorical)
-        self.user_numeric = tuple(self.user_numeric)
-
-    @property
-    def item_columns(self) -> tuple:
-        """Mapped item content columns (besides the id)."""
-        optional = tuple(c for c in (self.title, self.text, self.image_path) if c)
-        return optional + self.item_categorical
-
-    @property
-    def user_columns(self) -> tuple:
-        return self.user_categorical + self.user_numeric
+from tfrec.errors import ConfigError
 
 
 def load_tabular(
@@ -98,16 +63,18 @@ def load_tabular(
 
     Raises:
       BadRowError: a bad row (when not skipping), a missing column, a file problem.
-      ValueError: item (user) columns are mapped but no items (users) file is given.
+      ConfigError: item (user) columns are mapped but no items (users) file is given.
     """
     if mapping is None:
         mapping = ColumnMapping()
     elif isinstance(mapping, dict):
-        mapping = ColumnMapping(**mapping)
+        from tfrec.config.typed import from_dict
+
+        mapping = from_dict(ColumnMapping, mapping, "data.tabular.mapping")
     if items is None and mapping.item_columns:
-        raise ValueError(f"item columns {list(mapping.item_columns)} are mapped but no items file is given")
+        raise ConfigError(f"item columns {list(mapping.item_columns)} are mapped but no items file is given")
     if users is None and mapping.user_columns:
-        raise ValueError(f"user columns {list(mapping.user_columns)} are mapped but no users file is given")
+        raise ConfigError(f"user columns {list(mapping.user_columns)} are mapped but no users file is given")
     report = ValidationReport()
     events = _load_interactions(interactions, mapping, skip_bad_rows, report)
     item_table = (_load_items(items, mapping, skip_bad_rows, report) if items is not None

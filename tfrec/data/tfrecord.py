@@ -24,6 +24,8 @@ import pandas as pd
 import tfrec  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow as tf
 
+from tfrec.errors import MissingFileError
+
 SHARD_SUFFIX = ".tfrecord"
 _PARSE_BATCH = 4096
 
@@ -269,7 +271,7 @@ def _resolve(files: str | Sequence[str]) -> list[str]:
     else:
         resolved = [str(f) for f in files]
     if not resolved:
-        raise FileNotFoundError(f"no interaction shards match {files!r}")
+        raise MissingFileError(f"no interaction shards match {files!r}")
     return resolved
 
 

@@ -26,6 +26,8 @@ import os
 import numpy as np
 import pandas as pd
 
+from tfrec.errors import MissingFileError, UserError
+
 MAX_MESSAGES = 20
 """How many skipped-row messages a report keeps."""
 
@@ -41,7 +43,7 @@ MAX_ID_CHARS = 1024
 _COMMON_DELIMITERS = ("\t", ",", ";", "|")
 
 
-class BadRowError(ValueError):
+class BadRowError(UserError, ValueError):
     """One cell, row or line of an input file is not valid.
 
     Attributes:
@@ -425,7 +427,7 @@ def read_table_file(path, columns, *, required=None, skip_bad_rows=False, report
     """Reads ``.parquet``, ``.tsv`` (tab) or anything else as UTF-8 CSV, with a header."""
     path = str(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} does not exist")
+        raise MissingFileError(f"{path} does not exist")
     report = report if report is not None else ValidationReport()
     if path.endswith((".parquet", ".pq")):
         table = read_parquet(path, columns, required)

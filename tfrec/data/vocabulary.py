@@ -39,6 +39,10 @@ class Vocabularies:
     def sizes(self) -> dict[str, int]:
         return {name: len(v) for name, v in self.values.items()}
 
+    def empty(self) -> list[str]:
+        """Features with no value in the training data: the towers leave them out."""
+        return [name for name, v in self.values.items() if not v]
+
     def to_json(self, path: str) -> None:
         from tfrec.atomic import atomic_file
 

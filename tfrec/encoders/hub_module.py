@@ -26,6 +26,8 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the tokenizer ops a saved text encoder needs)
 
+from tfrec.errors import MissingFileError
+
 INPUT_SPEC = tf.TensorSpec([None], tf.string, name="inputs")
 
 
@@ -89,7 +91,7 @@ def hub_layer(path: str, trainable: bool = False, name: str | None = None) -> hu
     """
     path = os.fspath(path)
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise FileNotFoundError(f"No SavedModel at {path} (expected {path}/saved_model.pb)")
+        raise MissingFileError(f"No SavedModel at {path} (expected {path}/saved_model.pb)")
     layer = hub.KerasLayer(path, trainable=trainable, name=name, dtype=tf.string)
     if trainable and not layer.trainable_weights:
         raise ValueError(

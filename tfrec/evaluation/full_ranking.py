@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from tfrec.errors import DataError
 from tfrec.evaluation.metrics import as_relevance_csr, metrics_from_ranks, relevance_hits
 
 __all__ = ["EvaluationSet", "evaluate", "format_table", "save_json", "WORKSPACE_ELEMENTS"]
@@ -41,6 +42,10 @@ __all__ = ["EvaluationSet", "evaluate", "format_table", "save_json", "WORKSPACE_
 WORKSPACE_ELEMENTS = 1 << 22
 
 ScoreFn = Callable[[np.ndarray], np.ndarray]
+
+
+class NothingToRank(DataError, ValueError):
+    """No target user has an item left to find (no targets, or all of them seen or unknown)."""
 
 
 @dataclasses.dataclass
@@ -186,7 +191,7 @@ class EvaluationSet:
 
         eval_users = pd.unique(pairs["user"].to_numpy())
         if len(eval_users) == 0:
-            raise ValueError(
+            raise NothingToRank(
                 f"no target user has a relevant item left ({len(target)} target rows, "
                 f"{unknown_target_items} pairs with unknown items, "
                 f"{seen_target_items} pairs already seen)"

@@ -11,17 +11,14 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import tf_keras as keras
 
 from tfrec.evaluation.full_ranking import EvaluationSet, evaluate, format_table, save_json
 from tfrec.evaluation.two_stage_scorer import PairScorer, TwoStageScorer
 from tfrec.models.ranking import ENGAGEMENT, RATING
+from tfrec.run_folder import RANKING, RunFolder
 from tfrec.training.ranking_experiment import RankingExperiment
-
-RESULTS_FILE = "ranking_evaluation.json"
 
 
 def rmse(labels, predictions) -> float:
@@ -63,13 +60,18 @@ def two_stage_comparison(exp: RankingExperiment, model, k: int, ks=(10, 20), bat
     }
 
 
-def evaluate_ranking_run(run_dir: str, retrieval_run: str | None = None, k: int | None = None,
+def evaluate_ranking_run(run_dir, retrieval_run: str | None = None, k: int | None = None,
                          log=print) -> dict:
     """Prints and saves (``ranking_evaluation.json``) the run's test figures."""
-    exp = RankingExperiment.from_run(run_dir, log=log)
+    with RunFolder(run_dir).reading(RANKING) as run:
+        return _evaluate(run, retrieval_run, k, log)
+
+
+def _evaluate(run: RunFolder, retrieval_run, k, log) -> dict:
+    exp = RankingExperiment.from_run(run, log=log)
     if retrieval_run:
         exp.config.candidates.retrieval_run = retrieval_run
-    model = exp.load_model(run_dir)
+    model = exp.load_model()
     split = exp.base.split
     results = {}
     if {RATING, ENGAGEMENT} & set(model.task_weights):
@@ -84,5 +86,5 @@ def evaluate_ranking_run(run_dir: str, retrieval_run: str | None = None, k: int 
             f"seen items excluded; ranker on the top {k} retrieved")
         log(format_table(results["two_stage"], keys=[f"{m}@{kk}" for kk in exp.config.eval.ks
                                                       for m in ("recall", "ndcg")] + ["mrr", "users"]))
-    save_json(results, os.path.join(run_dir, RESULTS_FILE))
+    save_json(results, run.ranking_evaluation_file)
     return results

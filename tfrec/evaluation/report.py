@@ -20,13 +20,9 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 from tfrec.atomic import atomic_file  # noqa: E402
+from tfrec.errors import UserError  # noqa: E402
 from tfrec.evaluation.full_ranking import format_table  # noqa: E402
-
-REPORT_DIR = "report"
-
-
-def _load(path: str) -> dict | None:
-    return json.load(open(path)) if os.path.exists(path) else None
+from tfrec.run_folder import RunFolder  # noqa: E402
 
 
 def _metric_curve(metrics: dict, name: str) -> tuple[list[int], list[float]]:
@@ -82,15 +78,25 @@ def plot_latency(latency: dict, path: str) -> str:
     return path
 
 
-def write_report(run_dir: str, latency_json: str | None = None) -> str:
-    """Writes the plots and ``report.md`` for ``run_dir``; returns the Markdown path."""
-    summary = _load(os.path.join(run_dir, "train_summary.json"))
-    evaluation = _load(os.path.join(run_dir, "evaluation.json"))
-    if summary is None and evaluation is None:
-        raise FileNotFoundError(f"{run_dir} has neither train_summary.json nor evaluation.json to report on")
-    folder = os.path.join(run_dir, REPORT_DIR)
+def write_report(run_dir, latency_json: str | None = None) -> str:
+    """Writes the plots and ``report.md`` into the run's ``report/``; returns the Markdown path."""
+    with RunFolder(run_dir).updating() as run:  # it writes into the run: one report at a time
+        return _write(run, latency_json)
+
+
+def _write(run: RunFolder, latency_json: str | None) -> str:
+    summary = run.read_json(run.train_summary_file)
+    evaluation = run.read_json(run.evaluation_file)
+    latency = None
+    if latency_json:
+        try:
+            with open(latency_json) as f:
+                latency = json.load(f)
+        except (OSError, ValueError) as e:
+            raise UserError(f"--latency {latency_json}: cannot be read as JSON ({e})") from None
+    folder = run.report_dir
     os.makedirs(folder, exist_ok=True)
-    lines = [f"# Report: {os.path.basename(os.path.abspath(run_dir))}", ""]
+    lines = [f"# Report: {os.path.basename(run.path)}", ""]
     if summary:
         plot_training(summary["history"], os.path.join(folder, "training_curves.png"))
         lines += ["## Training", "",
@@ -104,8 +110,7 @@ def write_report(run_dir: str, latency_json: str | None = None) -> str:
         image = f"{section}_at_k.png"
         plot_metrics_at_k(table, os.path.join(folder, image), title)
         lines += [f"## {title}", "", "```", format_table(table), "```", "", f"![{title}]({image})", ""]
-    if latency_json:
-        latency = json.load(open(latency_json))
+    if latency:
         plot_latency(latency, os.path.join(folder, "latency.png"))
         lines += ["## Latency", "", "![latency vs corpus size](latency.png)", ""]
     path = os.path.join(folder, "report.md")

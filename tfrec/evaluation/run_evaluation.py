@@ -10,8 +10,6 @@ interacted with them, against random scores.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 
@@ -19,9 +17,9 @@ from tfrec.evaluation.embedding_scorer import EmbeddingScorer
 from tfrec.evaluation.full_ranking import EvaluationSet, evaluate, format_table, save_json
 from tfrec.models.popularity import PopularityBaseline
 from tfrec.models.random_baseline import RandomBaseline
+from tfrec.run_folder import RETRIEVAL, RunFolder
 from tfrec.training.experiment import Experiment
 
-RESULTS_FILE = "evaluation.json"
 # What the printed tables show; evaluation.json and ``tfrec report`` have every K.
 TABLE_KEYS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "hit_rate@10", "mrr", "coverage@10", "users")
 
@@ -31,10 +29,15 @@ def _table(results: dict) -> str:
     return format_table(results, keys=[k for k in TABLE_KEYS if k in present])
 
 
-def evaluate_run(run_dir: str, log=print) -> dict[str, dict[str, dict[str, float]]]:
-    """``{"warm": {model: metrics}, "cold_start": {...}}`` for the run; also saved as JSON."""
-    exp = Experiment.from_run(run_dir, log=log)
-    model = exp.load_model(run_dir)
+def evaluate_run(run_dir, log=print) -> dict[str, dict[str, dict[str, float]]]:
+    """``{"warm": {model: metrics}, "cold_start": {...}}`` for the run; also saved in its folder."""
+    with RunFolder(run_dir).reading(RETRIEVAL) as run:
+        return _evaluate(run, log)
+
+
+def _evaluate(run: RunFolder, log) -> dict:
+    exp = Experiment.from_run(run, log=log)
+    model = exp.load_model(run)
     ks, batch_size = tuple(exp.config.eval.ks), exp.config.eval.batch_size
     test = exp.split.test
     histories = exp.query_histories(exp.seen_before_test())
@@ -55,7 +58,7 @@ def evaluate_run(run_dir: str, log=print) -> dict[str, dict[str, dict[str, float
         log(f"\ncold start: {len(exp.cold_items):,} items held out of training, ranked among themselves "
             f"for {results['cold_start'][exp.config.name]['users']:,} users")
         log(_table(results["cold_start"]))
-    save_json(results, os.path.join(run_dir, RESULTS_FILE))
+    save_json(results, run.evaluation_file)
     return results
 
 

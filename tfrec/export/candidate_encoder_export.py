@@ -19,8 +19,7 @@ import os
 
 import tensorflow as tf
 
-from tfrec.atomic import atomic_directory
-from tfrec.export.versions import next_version
+from tfrec.export.versions import new_version
 from tfrec.models.content import IMAGE, RAW_FEATURES, TEXT
 from tfrec.models.retrieval import SAMPLING_PROBABILITY
 
@@ -73,15 +72,12 @@ def build_candidate_service(exp, model) -> CandidateEncoderService:
                                    exp.dataset.item_categorical)
 
 
-def export_candidate_encoder(exp, model, base: str, version: int | None = None) -> str:
-    """Writes ``<base>/candidate_encoder/<version>/`` atomically and returns its path."""
+def export_candidate_encoder(exp, model, base: str, version: int | None = None, log=print) -> str:
+    """Writes ``<base>/candidate_encoder/<version>/`` (claimed first, published whole) and returns its path."""
     service = build_candidate_service(exp, model)
-    model_dir = os.path.join(base, MODEL_NAME)
-    version = version if version is not None else next_version(model_dir)
-    path = os.path.join(model_dir, str(version))
-    with atomic_directory(path, overwrite=False) as tmp:
-        tf.saved_model.save(service, tmp, signatures={
+    with new_version(base, MODEL_NAME, version, log=log) as (version, folder):
+        tf.saved_model.save(service, folder, signatures={
             "serving_default": service.serve.get_concrete_function(),
             "with_features": service.with_features.get_concrete_function(),
         })
-    return path
+    return os.path.join(base, MODEL_NAME, str(version))

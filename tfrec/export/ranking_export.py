@@ -18,7 +18,7 @@ cached content vectors) are looked up inside the model from the ids, as in
 the retrieval export, so a request needs only ids; unknown ids use the
 out-of-vocabulary embeddings and default features, never an error. A
 ``user_id`` and ``item_id`` of different lengths is INVALID_ARGUMENT. The
-version is written to a hidden temporary folder and renamed into place.
+version is claimed first and published whole (:func:`tfrec.export.versions.new_version`).
 """
 
 from __future__ import annotations
@@ -30,11 +30,10 @@ import pandas as pd
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from tfrec.atomic import atomic_directory
-from tfrec.export.versions import next_version
-from tfrec.export.warmup import write_warmup_requests
 from tfrec.data.history import HISTORY, PAD
 from tfrec.export.retrieval_export import UserHistories
+from tfrec.export.versions import new_version
+from tfrec.export.warmup import write_warmup_requests
 from tfrec.models.ranking import RETRIEVAL_SCORE
 
 MODEL_NAME = "ranking"
@@ -119,30 +118,27 @@ def ranking_warmup_requests(user_ids, item_ids, with_score: bool, batch_sizes=(1
     return requests
 
 
-def export_ranking(exp, model, base: str, version: int | None = None) -> str:
-    """Writes ``<base>/ranking/<version>/`` atomically and returns its path.
+def export_ranking(exp, model, base: str, version: int | None = None, log=print) -> str:
+    """Writes ``<base>/ranking/<version>/`` (claimed first, published whole) and returns its path.
 
     ``exp`` is the run's :class:`~tfrec.training.ranking_experiment.RankingExperiment`.
     """
-    model_dir = os.path.join(base, MODEL_NAME)
-    version = version if version is not None else next_version(model_dir)
     length = exp.config.model.history.length
     histories = UserHistories(exp.base.dataset.interactions, length) if length else None
     service = RankingService(model, exp.base.join.users, exp.base.join.items, histories)
-    path = os.path.join(model_dir, str(version))
-    with atomic_directory(path, overwrite=False) as tmp:
+    with new_version(base, MODEL_NAME, version, log=log) as (version, folder):
         signatures = {"serving_default": service.serve.get_concrete_function()}
         if service.history_length:
             signatures["with_history"] = service.serve_with_history.get_concrete_function()
-        tf.saved_model.save(service, tmp, signatures=signatures)
-        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
-        with open(os.path.join(tmp, INFO_ASSET), "w") as f:
+        tf.saved_model.save(service, folder, signatures=signatures)
+        os.makedirs(os.path.join(folder, "assets.extra"), exist_ok=True)
+        with open(os.path.join(folder, INFO_ASSET), "w") as f:
             json.dump({"name": exp.config.name, "tasks": model.task_weights, "score": model.score_task,
                        "retrieval_score_input": service.uses_retrieval_score,
                        "history_length": service.history_length,
                        "candidates_k": exp.config.candidates.k}, f, indent=2)
         interactions = exp.base.dataset.interactions
-        write_warmup_requests(tmp, ranking_warmup_requests(pd.unique(interactions.user_id)[:16],
-                                                           pd.unique(interactions.item_id)[:16],
-                                                           service.uses_retrieval_score))
-    return path
+        write_warmup_requests(folder, ranking_warmup_requests(pd.unique(interactions.user_id)[:16],
+                                                              pd.unique(interactions.item_id)[:16],
+                                                              service.uses_retrieval_score))
+    return os.path.join(base, MODEL_NAME, str(version))

@@ -26,11 +26,10 @@ import pandas as pd
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from tfrec.atomic import atomic_directory
 from tfrec.data.feature_table import FeatureTable
 from tfrec.data.history import HISTORY, PAD, latest_items
 from tfrec.evaluation.embedding_scorer import candidate_embeddings
-from tfrec.export.versions import next_version
+from tfrec.export.versions import new_version
 from tfrec.export.warmup import retrieval_warmup_requests, write_warmup_requests
 
 ITEMS_ASSET = os.path.join("assets.extra", "items.json")
@@ -142,21 +141,18 @@ def build_service(exp, model, max_k: int, exclude_seen: bool) -> RetrievalServic
 
 
 def export_retrieval(exp, model, base: str, version: int | None = None, max_k: int = 100,
-                     exclude_seen: bool = True) -> str:
-    """Writes ``<base>/retrieval/<version>/`` atomically and returns its path."""
-    model_dir = os.path.join(base, "retrieval")
-    version = version if version is not None else next_version(model_dir)
+                     exclude_seen: bool = True, log=print) -> str:
+    """Writes ``<base>/retrieval/<version>/`` (claimed first, published whole) and returns its path."""
     service = build_service(exp, model, max_k, exclude_seen)
-    path = os.path.join(model_dir, str(version))
-    with atomic_directory(path, overwrite=False) as tmp:
+    with new_version(base, "retrieval", version, log=log) as (version, folder):
         signatures = {"serving_default": service.serve.get_concrete_function()}
         if service.histories is not None:
             signatures["with_history"] = service.serve_with_history.get_concrete_function()
-        tf.saved_model.save(service, tmp, signatures=signatures)
-        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        tf.saved_model.save(service, folder, signatures=signatures)
+        os.makedirs(os.path.join(folder, "assets.extra"), exist_ok=True)
         items = exp.dataset.items
-        with open(os.path.join(tmp, ITEMS_ASSET), "w") as f:
+        with open(os.path.join(folder, ITEMS_ASSET), "w") as f:
             json.dump(dict(zip(items.item_id, items.title)), f)
         users = pd.unique(exp.dataset.interactions.user_id)[:16]
-        write_warmup_requests(tmp, retrieval_warmup_requests(users, k=min(10, service.max_k)))
-    return path
+        write_warmup_requests(folder, retrieval_warmup_requests(users, k=min(10, service.max_k)))
+    return os.path.join(base, "retrieval", str(version))

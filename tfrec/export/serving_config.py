@@ -27,6 +27,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, te
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfrec.atomic import atomic_file
+from tfrec.errors import ConfigError, MissingFileError
 from tfrec.export.versions import existing_versions
 
 MODELS_CONFIG = "models.config"
@@ -36,7 +37,7 @@ BATCHING_PARAMETERS = "batching_parameters.txt"
 def model_names(base: str) -> list[str]:
     """Model folders of ``base`` that hold at least one integer version, sorted."""
     if not os.path.isdir(base):
-        raise FileNotFoundError(f"model base path {os.path.abspath(base)} does not exist")
+        raise MissingFileError(f"model base path {os.path.abspath(base)} does not exist")
     return sorted(name for name in os.listdir(base)
                   if not name.startswith(".") and existing_versions(os.path.join(base, name)))
 
@@ -52,13 +53,13 @@ def models_config(base: str, serving_base: str | None = None,
     """
     root = serving_base if serving_base is not None else os.path.abspath(base)
     if not root.startswith("/"):
-        raise ValueError(f"serving_base must be an absolute path, got {root!r}")
+        raise ConfigError(f"--serving-base must be an absolute path (the folder as the server sees it), got {root!r}")
     names = model_names(base)
     if not names:
-        raise FileNotFoundError(f"no exported models (folders with integer versions) under {os.path.abspath(base)}")
+        raise MissingFileError(f"no exported models (folders with integer versions) under {os.path.abspath(base)}")
     unknown = set(version_labels or {}) - set(names)
     if unknown:
-        raise ValueError(f"version labels given for models not under {base}: {sorted(unknown)}")
+        raise ConfigError(f"version labels given for models not under {base}: {sorted(unknown)}")
     config = model_server_config_pb2.ModelServerConfig()
     for name in names:
         entry = config.model_config_list.config.add()
@@ -92,7 +93,7 @@ def read_models_config(path: str) -> model_server_config_pb2.ModelServerConfig:
     try:
         return text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
     except text_format.ParseError as e:
-        raise ValueError(f"{path}: not a text-format ModelServerConfig: {e}") from e
+        raise ConfigError(f"{path}: not a text-format ModelServerConfig: {e}") from e
 
 
 def _batching_parameters_class():
@@ -178,7 +179,7 @@ def read_batching_parameters(path: str):
     try:
         return text_format.Parse(text, BatchingParametersProto())
     except text_format.ParseError as e:
-        raise ValueError(f"{path}: not a text-format BatchingParameters: {e}") from e
+        raise ConfigError(f"{path}: not a text-format BatchingParameters: {e}") from e
 
 
 def write_serving_files(base: str, serving_base: str | None = None,

@@ -15,6 +15,8 @@ new item's raw text and image give the same vector the cache would.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -26,6 +28,7 @@ import tf_keras as keras
 
 from tfrec.atomic import atomic_file
 from tfrec.config import ContentConfig
+from tfrec.config.typed import to_dict
 from tfrec.models.feature_encoders import distinct_rows
 
 logger = logging.getLogger(__name__)
@@ -36,7 +39,7 @@ VECTOR_FEATURES = {TEXT: "item_text_vector", IMAGE: "item_image_vector"}
 
 
 def modalities(config: ContentConfig) -> list[str]:
-    return [m for m, settings in ((TEXT, config.text), (IMAGE, config.image)) if settings]
+    return [m for m, settings in ((TEXT, config.text), (IMAGE, config.image)) if settings is not None]
 
 
 def export_encoder_modules(config: ContentConfig, folder: str) -> dict[str, str]:
@@ -56,15 +59,14 @@ def export_encoder_modules(config: ContentConfig, folder: str) -> dict[str, str]
             continue
         trainable = config.mode == "finetune"
         if modality == TEXT:
-            from tfrec.encoders.text import TextEncoderConfig, build_text_encoder
+            from tfrec.encoders.text import build_text_encoder
 
-            encoder = build_text_encoder(TextEncoderConfig(**{**config.text, "trainable": trainable}))
+            encoder = build_text_encoder(dataclasses.replace(config.text, trainable=trainable))
         else:
-            from tfrec.encoders.image import ImageEncoderConfig, build_image_encoder
+            from tfrec.encoders.image import build_image_encoder
 
-            settings = {"zero_invalid": True, **config.image, "trainable": trainable}
-            encoder = build_image_encoder(ImageEncoderConfig(**settings))
-        with atomic_directory(path) as tmp:
+            encoder = build_image_encoder(dataclasses.replace(config.image, trainable=trainable, zero_invalid=True))
+        with atomic_directory(path, if_exists="keep") as tmp:
             os.rmdir(tmp)  # the module exporter creates its own folder
             export_hub_module(encoder, tmp)
     return paths
@@ -82,6 +84,8 @@ class ContentFeaturizer(keras.layers.Layer):
         super().__init__(**kwargs)
         import tensorflow_hub as hub
 
+        if TEXT in module_paths:
+            import tensorflow_text  # noqa: F401  (registers the tokenizer ops the text module's graph uses)
         self.module_paths = dict(module_paths)
         self.encoders = {m: hub.KerasLayer(path, trainable=trainable, name=f"{m}_encoder")
                          for m, path in sorted(self.module_paths.items())}
@@ -115,31 +119,58 @@ def read_image_bytes(paths) -> list[bytes]:
     return out
 
 
-def content_hash(items: pd.DataFrame, images: list[bytes], config: ContentConfig, modality: str) -> str:
-    digest = hashlib.sha256(repr(sorted((config.text if modality == TEXT else config.image).items())).encode())
-    digest.update(modality.encode())
+def module_fingerprint(path: str) -> str:
+    """A hash of an exported encoder module's weights: two modules with the same one encode alike
+    (given the same settings). Kept beside the module once computed."""
+    stamp = os.path.join(path, "assets.extra", "weights.sha256")
+    if os.path.exists(stamp):
+        with open(stamp) as f:
+            return f.read().strip()
+    reader = tf.train.load_checkpoint(os.path.join(path, "variables", "variables"))
+    digest = hashlib.sha256()
+    for name in sorted(reader.get_variable_to_shape_map()):
+        value = reader.get_tensor(name)
+        digest.update(name.encode() + b"\0" + str(getattr(value, "dtype", "")).encode())
+        digest.update(value.tobytes() if hasattr(value, "tobytes") else repr(value).encode())
+    fingerprint = digest.hexdigest()[:24]
+    with contextlib.suppress(OSError):  # a read-only run folder: computed again next time
+        with atomic_file(stamp) as f:
+            f.write(fingerprint)
+    return fingerprint
+
+
+def content_hash(items: pd.DataFrame, images: list[bytes], config: ContentConfig, modality: str,
+                 encoder_fingerprint: str = "") -> str:
+    """A hash of what the vectors of ``modality`` are computed from: the encoder's weights and
+    settings, and each item's id and text (or image bytes)."""
+    settings = to_dict(config.text if modality == TEXT else config.image)
+    digest = hashlib.sha256(repr(sorted(settings.items())).encode())
+    digest.update(modality.encode() + encoder_fingerprint.encode())
     for item_id, text, image in zip(items.item_id, items.text, images):
         digest.update(item_id.encode() + b"\0")
         digest.update((text if modality == TEXT else hashlib.sha1(image).hexdigest()).encode() + b"\0")
-    return digest.hexdigest()[:20]
+    return digest.hexdigest()[:24]
 
 
 def encode_catalogue(featurizer: ContentFeaturizer, items: pd.DataFrame, images: list[bytes],
-                     config: ContentConfig, cache_dir: str | None = None, log=print) -> dict[str, np.ndarray]:
+                     config: ContentConfig, cache: str | None = None, log=print) -> dict[str, np.ndarray]:
     """``{item_text_vector: [N, Dt], item_image_vector: [N, Di]}`` for every catalogue item.
 
-    Cached in ``cache_dir`` under a hash of the encoder settings and the
-    content, so a rerun (evaluation, export) reuses the vectors and a changed
-    overview or poster is re-encoded.
+    With ``cache`` (a folder, e.g. the user's cache) the vectors are kept
+    there under a hash of the encoder (weights and settings) and the content:
+    any run that encodes the same items with the same encoder reuses them,
+    and a changed overview or poster is encoded again.
     """
     vectors = {}
     for modality in featurizer.encoders:
         name = VECTOR_FEATURES[modality]
         path = None
-        if cache_dir:
-            path = os.path.join(cache_dir, f"{name}-{content_hash(items, images, config, modality)}.npy")
+        if cache:
+            key = content_hash(items, images, config, modality, module_fingerprint(featurizer.module_paths[modality]))
+            path = os.path.join(cache, f"{name}-{key}.npy")
             if os.path.exists(path):
                 vectors[name] = np.load(path)
+                log(f"{modality} vectors of {len(items):,} items from the cache ({path})")
                 continue
         raw = items.text.tolist() if modality == TEXT else images
         encoder = featurizer.encoders[modality]

@@ -121,6 +121,8 @@ def build_query_tower(dataset: RecDataset, vocabs: Vocabularies, train_users, co
                                        config.num_oov_buckets, config.embedding_l2, name="user_id")}
     if config.use_user_features:
         for column in dataset.user_categorical:
+            if not vocabs.values.get(f"user_{column}"):
+                continue  # no value in training (e.g. no users file): nothing to learn from it
             encoders[f"user_{column}"] = IdEmbedding(vocabs[f"user_{column}"], config.feature_embedding_dim,
                                                      name=f"user_{column}")
         users = dataset.users[dataset.users.user_id.isin(np.unique(train_users))]
@@ -162,10 +164,12 @@ def build_candidate_tower(dataset: RecDataset, vocabs: Vocabularies, config: Ret
                                        config.embedding_l2, config.id_dropout, name="item_id")}
     if config.use_item_features:
         for column in dataset.item_categorical:
-            encoders[f"item_{column}"] = BagEmbedding(vocabs[f"item_{column}"], config.feature_embedding_dim,
-                                                      name=f"item_{column}")
-        encoders["item_title"] = BagEmbedding(vocabs["item_title"], config.feature_embedding_dim,
-                                              splitter="words", name="item_title")
+            if vocabs.values.get(f"item_{column}"):  # no value in training: nothing to learn from it
+                encoders[f"item_{column}"] = BagEmbedding(vocabs[f"item_{column}"], config.feature_embedding_dim,
+                                                          name=f"item_{column}")
+        if vocabs.values.get("item_title"):  # items without titles (e.g. no items file): left out
+            encoders["item_title"] = BagEmbedding(vocabs["item_title"], config.feature_embedding_dim,
+                                                  splitter="words", name="item_title")
     content = config.content
     if content.enabled:
         for modality in modalities(content):

@@ -33,6 +33,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
+from tfrec.errors import ConfigError
 from tfrec.serving.errors import ServingError
 
 _STATE_NAMES = get_model_status_pb2.ModelVersionStatus.State.Name
@@ -52,11 +53,11 @@ class ServingClient:
                  max_message_mb: int = 16, max_backoff_s: float = 2.0, root_certificates=None,
                  client_cert=None, client_key=None):
         if timeout_s <= 0 or retries < 0 or backoff_s < 0 or max_backoff_s < 0:
-            raise ValueError("timeout_s must be positive, retries, backoff_s and max_backoff_s not negative")
+            raise ConfigError("timeout_s must be positive, retries, backoff_s and max_backoff_s not negative")
         if (client_cert is None) != (client_key is None):
-            raise ValueError("client_cert and client_key go together")
+            raise ConfigError("--tls-cert and --tls-key go together (client_cert and client_key)")
         if client_cert is not None and root_certificates is None:
-            raise ValueError("a client certificate needs root_certificates (the server's CA) too")
+            raise ConfigError("a client certificate needs --tls-ca (root_certificates, the server's CA) too")
         self.target, self.timeout_s, self.retries, self.backoff_s = target, timeout_s, retries, backoff_s
         self.max_backoff_s = max_backoff_s
         limit = max_message_mb * 1024 * 1024
@@ -111,12 +112,14 @@ class ServingClient:
 
     def recommend(self, user_ids, k: int, model: str = "retrieval",
                   version: int | None = None) -> list[list[tuple[str, float]]]:
-        """Top-``k`` ``(item_id, score)`` for each user id, best first."""
+        """Top-``k`` ``(item_id, score)`` for each user id, best first (fewer when the user has seen almost
+        every item: the seen ones score -inf and are left out)."""
         user_ids = [str(u) for u in user_ids]
         inputs = {"user_id": tf.make_tensor_proto(user_ids, dtype=tf.string, shape=[len(user_ids)]),
                   "k": tf.make_tensor_proto(int(k), dtype=tf.int32, shape=[])}
         outputs, _ = self.predict(model, inputs, version=version)
-        return [[(item.decode("utf-8", "replace"), float(score)) for item, score in zip(items, scores)]
+        return [[(item.decode("utf-8", "replace"), float(score)) for item, score in zip(items, scores)
+                 if score > float("-inf")]
                 for items, scores in zip(outputs["item_ids"], outputs["scores"])]
 
     def model_status(self, model: str, version: int | None = None) -> list[ModelVersion]:

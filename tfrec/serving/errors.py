@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import grpc
 
+from tfrec.errors import UserError
 
-class ServingError(Exception):
+
+class ServingError(UserError):
     """``code`` is a ``grpc.StatusCode``; ``message`` says what was wrong and where."""
 
     def __init__(self, code: grpc.StatusCode, message: str):
@@ -19,5 +21,5 @@ class ServingError(Exception):
         self.message = message
 
 
-class ServerSettingsError(ValueError):
+class ServerSettingsError(UserError, ValueError):
     """A ``tfrec serve`` option is invalid (TLS files, limits): reported before anything starts."""

@@ -46,7 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrec.export.serving_config import BatchingSettings, read_batching_parameters
-from tfrec.serving.errors import ServingError
+from tfrec.serving.errors import ServerSettingsError, ServingError
 
 log = logging.getLogger("tfrec.serving")
 
@@ -288,6 +288,6 @@ def batching_from_args(args) -> BatchingSettings | None:
     path = getattr(args, "batching_parameters_file", None)
     if not getattr(args, "enable_batching", False):
         if path is not None:
-            raise ValueError("--batching-parameters-file needs --enable-batching")
+            raise ServerSettingsError("--batching-parameters-file needs --enable-batching")
         return None
     return batching_settings(path)

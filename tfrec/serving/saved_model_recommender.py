@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
+from tfrec.errors import UserError
 from tfrec.export.retrieval_export import ITEMS_ASSET
 from tfrec.export.versions import version_path
 
@@ -36,12 +38,25 @@ class SavedModelRecommender:
         self.titles = json.load(open(titles_path)) if os.path.exists(titles_path) else {}
 
     def raw(self, user_ids, k: int) -> dict[str, np.ndarray]:
-        out = self._signature(user_id=tf.constant(list(user_ids), tf.string), k=tf.constant(k, tf.int32))
+        try:
+            out = self._signature(user_id=tf.constant(list(user_ids), tf.string), k=tf.constant(k, tf.int32))
+        except tf.errors.InvalidArgumentError as e:
+            raise UserError(f"retrieval version {self.version} refused the request: {refusal(e)}") from None
         return {name: value.numpy() for name, value in out.items()}
 
     def recommend(self, user_ids, k: int = 10) -> list[list[Recommendation]]:
+        """Each user's top ``k``; fewer when the user has seen almost everything (a seen item scores -inf
+        in the export and is never shown)."""
         out = self.raw(user_ids, k)
         return [
-            [Recommendation(i.decode(), float(s), self.titles.get(i.decode(), "")) for i, s in zip(ids, scores)]
+            [Recommendation(i.decode(), float(s), self.titles.get(i.decode(), ""))
+             for i, s in zip(ids, scores) if s > float("-inf")]
             for ids, scores in zip(out["item_ids"], out["scores"])
         ]
+
+
+def refusal(error: tf.errors.OpError) -> str:
+    """What a SavedModel's check said, without the graph's Assert dump: ``k must be at most 20``."""
+    message = error.message or str(error)
+    first = re.search(r"\[([^\]]+)\]", message)
+    return first.group(1) if first else message.strip().splitlines()[0]

@@ -35,7 +35,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tfrec.export.serving_config import model_names, read_models_config
 from tfrec.export.versions import existing_versions
-from tfrec.serving.errors import ServingError
+from tfrec.serving.errors import ServerSettingsError, ServingError
 from tfrec.serving.request_validation import RequestLimits
 from tfrec.serving.servable import Servable, load_servable
 
@@ -85,7 +85,7 @@ class ServableRegistry:
     def __init__(self, base: str | None = None, model_config_file: str | None = None,
                  limits: RequestLimits = RequestLimits()):
         if base is None and model_config_file is None:
-            raise ValueError("give a model base path or a models.config file")
+            raise ServerSettingsError("give a model base path or a models.config file")
         self.base, self.model_config_file, self.limits = base, model_config_file, limits
         self.root = os.path.abspath(base if base is not None else os.path.dirname(os.path.abspath(model_config_file)))
         self._served: dict[str, dict[int, Servable]] = {}  # replaced, never mutated
@@ -100,14 +100,14 @@ class ServableRegistry:
         if self.model_config_file is not None:
             config = read_models_config(self.model_config_file)
             if config.WhichOneof("config") != "model_config_list":
-                raise ValueError(f"{self.model_config_file}: only model_config_list is supported")
+                raise ServerSettingsError(f"{self.model_config_file}: only model_config_list is supported")
             entries = list(config.model_config_list.config)
             for entry in entries:
                 if entry.model_platform not in ("", "tensorflow"):
-                    raise ValueError(f"{self.model_config_file}: model {entry.name!r} has platform "
+                    raise ServerSettingsError(f"{self.model_config_file}: model {entry.name!r} has platform "
                                      f"{entry.model_platform!r}; only 'tensorflow' is served")
                 if not inside_root(entry.base_path, self.root):
-                    raise ValueError(f"{self.model_config_file}: model {entry.name!r} has base_path "
+                    raise ServerSettingsError(f"{self.model_config_file}: model {entry.name!r} has base_path "
                                      f"{entry.base_path!r}, which resolves to {os.path.realpath(entry.base_path)}, "
                                      f"outside the model root {os.path.realpath(self.root)}; refused")
             return entries

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from tfrec.errors import UserError
 from tfrec.export.ranking_export import INFO_ASSET, MODEL_NAME
 from tfrec.export.versions import version_path
 from tfrec.models.ranking import RETRIEVAL_SCORE, SCORE
@@ -57,9 +58,9 @@ def two_stage(retrieve: RetrieveFn, rank: RankFn, user_ids, n: int = 10, candida
     repeated one.
     """
     if n < 1 or candidates < 1:
-        raise ValueError(f"n and candidates must be at least 1, got n={n}, candidates={candidates}")
+        raise UserError(f"n and candidates must be at least 1, got n={n}, candidates={candidates}")
     if n > candidates:
-        raise ValueError(f"cannot return {n} items from {candidates} candidates; ask for more candidates")
+        raise UserError(f"cannot return {n} items from {candidates} candidates; ask for more candidates")
     user_ids = [str(u) for u in user_ids]
     if not user_ids:
         return []
@@ -101,10 +102,7 @@ class TwoStageRecommender:
         self.info = json.load(open(info)) if os.path.exists(info) else {}
 
     def retrieve(self, user_ids, k: int):
-        try:
-            out = self.retrieval.raw(user_ids, k)
-        except tf.errors.InvalidArgumentError as e:
-            raise ValueError(f"the retrieval model refused k={k} candidates: {e.message.splitlines()[0]}") from None
+        out = self.retrieval.raw(user_ids, k)
         return out["item_ids"], out["scores"]
 
     def rank(self, user_ids, item_ids, retrieval_scores, output: str = SCORE) -> np.ndarray:

@@ -51,6 +51,28 @@ class RankingValidation(keras.callbacks.Callback):
         )
 
 
+class EpochPrinter(keras.callbacks.Callback):
+    """One line per epoch: training loss and the validation metrics, the best so far marked."""
+
+    def __init__(self, epochs: int, monitor: str, mode: str, log=print):
+        super().__init__()
+        self.epochs, self.monitor, self.mode, self.log = epochs, monitor, mode, log
+        self.best, self._start = None, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        marker = ""
+        if value is not None and (self.best is None or (value < self.best if self.mode == "min" else value > self.best)):
+            self.best, marker = value, "  (best)"
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items()
+                          if k == "loss" or (k.startswith("val_") and not k.endswith("loss")))
+        self.log(f"epoch {epoch + 1}/{self.epochs}  {shown}  {time.time() - self._start:.1f}s{marker}")
+
+
 class LearningRateLogger(keras.callbacks.Callback):
     """Adds the optimizer's current ``learning_rate`` to the epoch logs (for TensorBoard).
 

@@ -11,6 +11,7 @@ restored from it, instead of failing half-way through a restore.
 
 from __future__ import annotations
 
+import collections
 import os
 import shutil
 import tempfile
@@ -18,10 +19,12 @@ import tempfile
 import tensorflow as tf
 import tf_keras as keras
 
-CHECKPOINTS_DIR = "checkpoints"
+from tfrec.errors import RunError
+
+VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
-class CorruptCheckpointError(RuntimeError):
+class CorruptCheckpointError(RunError):
     """A checkpoint exists but cannot be read back whole; it was not loaded."""
 
 
@@ -36,6 +39,48 @@ def verify_checkpoint(prefix: str, hint: str = "") -> None:
         raise CorruptCheckpointError(
             f"checkpoint {prefix} is corrupt or incomplete and was not loaded ({detail})"
             + (f"; {hint}" if hint else "")) from None
+
+
+def variable_paths(root) -> dict[int, str]:
+    """``id(variable)`` → its key in a checkpoint of ``root`` (the object path ``save_weights`` uses)."""
+    view = tf.train.TrackableView(root)
+    paths, seen = {}, {id(root)}
+    queue = collections.deque([(root, "")])
+    while queue:
+        obj, path = queue.popleft()
+        for name, child in view.children(obj).items():
+            if id(child) in seen:
+                continue
+            seen.add(id(child))
+            child_path = f"{path}/{name}" if path else name
+            if isinstance(child, tf.Variable):
+                paths[id(child)] = child_path + VALUE_SUFFIX
+            queue.append((child, child_path))
+    return paths
+
+
+def load_trained_weights(model, run) -> None:
+    """Restores a run's best weights into the built ``model``.
+
+    Every variable's shape is checked against the checkpoint first: an
+    embedding table whose row count differs from the run's vocabularies means
+    the run's files do not belong together, which is reported by name instead
+    of loading weights onto other ids.
+    """
+    prefix = run.weights_prefix
+    if not tf.io.gfile.exists(prefix + ".index"):
+        raise RunError(f"no trained weights at {prefix} (train the run first)")
+    verify_checkpoint(prefix, hint="train the run again")
+    shapes = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
+    paths = variable_paths(model)
+    for variable in model.variables:
+        key = paths.get(id(variable))
+        if key in shapes and tuple(shapes[key]) != tuple(variable.shape):
+            raise RunError(f"{run.name}: {key.removesuffix(VALUE_SUFFIX)} has shape {tuple(shapes[key])} in the "
+                           f"weights but {tuple(variable.shape)} from the run's vocabularies and data: the run's "
+                           "files do not belong together (train it again)")
+    # The checkpoint also holds optimizer slots, which inference does not need.
+    model.load_weights(prefix).assert_existing_objects_matched().expect_partial()
 
 
 def latest_checkpoint(folder: str) -> str | None:

@@ -1,115 +1,151 @@
 """Everything a run derives from its config: data, split, vocabularies, feature join, model.
 
-Training, evaluation and export all start from ``Experiment.prepare(config, run_dir)``,
-so they see the same split and vocabularies; the run folder stores the config,
-the weights and, when the model reads item content, its encoder modules.
+Training builds an ``Experiment`` from the raw data (``prepare``) and keeps
+what it derived in the run folder (``save``: the data as trained on, the
+vocabularies; the encoder modules are written there as they are built).
+Evaluation, export, ranking and ``index add`` rebuild the same experiment
+from the run folder alone (``from_run``): the raw files are never read again,
+so they may change or move, and those commands skip the data load.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 
-import numpy as np
 import pandas as pd
 
-from tfrec.config import RetrievalConfig, load_config
+from tfrec.cache import cache_dir
+from tfrec.config import RetrievalConfig
 from tfrec.data.history import HISTORY, history_for, latest_items
 from tfrec.data.pipeline import FeatureJoin
-from tfrec.data.schema import RecDataset, SchemaError
+from tfrec.data.schema import SchemaError
 from tfrec.data.sources import load_dataset
-from tfrec.data.splits import Split, drop_latest, hold_out_items, make_split
+from tfrec.data.splits import drop_latest, hold_out_items, make_split
+from tfrec.data.trained_data import TrainedData
 from tfrec.data.vocabulary import Vocabularies, build_vocabularies
 from tfrec.models.retrieval import RetrievalModel
 from tfrec.models.towers import build_candidate_tower, build_query_tower
-
-CONFIG_FILE = "config.yaml"
-WEIGHTS_PREFIX = os.path.join("model", "weights")
-ENCODERS_DIR = "encoders"
-CONTENT_CACHE_DIR = "content_cache"
+from tfrec.run_folder import RunFolder
 
 
 @dataclasses.dataclass
 class Experiment:
     config: RetrievalConfig
-    dataset: RecDataset
-    split: Split
+    data: TrainedData
     vocabs: Vocabularies
     join: FeatureJoin
     report: object = None
     featurizer: object = None  # ContentFeaturizer when the config reads item content
-    cold_test: pd.DataFrame | None = None  # interactions of items held out of training
-    cold_items: object = None
-    item_vectors: dict | None = None  # cached content vectors, item-table order
+
+    dataset = property(lambda self: self.data.dataset)
+    split = property(lambda self: self.data.split)
+    cold_test = property(lambda self: self.data.cold_test)  # interactions of items held out of training
+    cold_items = property(lambda self: self.data.cold_items)
+    item_vectors = property(lambda self: self.data.item_vectors)  # cached content vectors, item-table order
 
     @classmethod
-    def prepare(cls, config: RetrievalConfig, run_dir: str, log=print) -> "Experiment":
-        """Loads and splits the data and, with content encoders, builds or reuses them in ``run_dir``."""
+    def prepare(cls, config, run, log=print) -> "Experiment":
+        """From the raw data: load, hold cold items out, split, vocabularies and, with content
+        encoders, the encoders (built into the run's ``encoders/``) and the items' content.
+
+        ``config`` is checked against the catalogue on the way (k settings); the
+        experiment carries the checked one, which is what the run saves.
+        """
+        run = RunFolder(run)
         dataset, report = load_dataset(config.data)
+        config = config.for_catalogue(len(dataset.items), log=log)
         interactions, cold = dataset.interactions, {}
         if config.data.cold_item_fraction:
             interactions, cold_test, cold_items = hold_out_items(
                 interactions, config.data.cold_item_fraction, seed=config.data.cold_item_seed)
             cold = {"cold_test": cold_test, "cold_items": cold_items}
         interactions = drop_latest(interactions, config.data.drop_latest)
-        kwargs = {"test_fraction": config.data.test_fraction} if config.data.split == "random" else {}
+        kwargs = ({"test_fraction": config.data.test_fraction, "val_fraction": config.data.val_fraction}
+                  if config.data.split == "random" else {})
         split = make_split(interactions, config.data.split, seed=config.train.seed, **kwargs)
+        data = TrainedData(dataset, split, **cold)
         vocabs = build_vocabularies(split.train, dataset)
-        if config.train.warm_start:  # continuous training: the trained run's vocabularies, grown
+        if vocabs.empty():
+            log(f"left out of the model, no values in the training data: {', '.join(vocabs.empty())}")
+        if getattr(config.train, "warm_start", ""):  # continuous training: the trained run's vocabularies, grown
             from tfrec.training.warm_start import warm_start_vocabularies
 
-            vocabs = warm_start_vocabularies(config, run_dir, vocabs)
+            vocabs = warm_start_vocabularies(config, run, vocabs)
+        featurizer = None
         content = config.model.content
+        if content.enabled:
+            from tfrec.models.content import (
+                IMAGE,
+                encode_catalogue,
+                export_encoder_modules,
+                modalities,
+                read_image_bytes,
+            )
+
+            featurizer = _featurizer(content, export_encoder_modules(content, run.encoders_dir))
+            images = (read_image_bytes(dataset.items.image_path) if IMAGE in modalities(content)
+                      else [b""] * len(dataset.items))
+            if content.mode == "cached":
+                vectors = encode_catalogue(featurizer, dataset.items, images, content, cache_dir("content"), log=log)
+                data = dataclasses.replace(data, item_vectors=vectors)
+            else:
+                data = dataclasses.replace(data, images=images)
+        return cls.assemble(config, data, vocabs, report, featurizer)
+
+    @classmethod
+    def from_run(cls, run, log=print) -> "Experiment":
+        """The experiment of a finished run, from its folder alone."""
+        run = RunFolder(run)
+        run.require_finished()
+        config = run.load_config()
+        data = TrainedData.load(run.data_dir)
+        vocabs = Vocabularies.from_json(run.vocabularies_file)
+        featurizer = None
+        if config.model.content.enabled:
+            from tfrec.models.content import modalities
+
+            featurizer = _featurizer(config.model.content,
+                                     {m: run.encoder_module(m) for m in modalities(config.model.content)})
+        return cls.assemble(config, data, vocabs, None, featurizer)
+
+    @classmethod
+    def assemble(cls, config, data: TrainedData, vocabs: Vocabularies, report=None, featurizer=None) -> "Experiment":
+        join = FeatureJoin.build(data.dataset, data.split.train, item_vectors=data.item_vectors, images=data.images)
+        return cls(config, data, vocabs, join, report, featurizer)
+
+    def save(self, run) -> None:
+        """Writes the data as trained on and the vocabularies into the run folder."""
+        run = RunFolder(run)
+        self.data.save(run.data_dir)
+        self.vocabs.to_json(run.vocabularies_file)
+
+    def new_items_content(self, items: pd.DataFrame, log=print) -> dict:
+        """What the model reads of new ``items`` beyond the table: their cached content vectors
+        (``vectors``) or their image bytes (``images``, for live encoders); empty without content."""
+        content = self.config.model.content
         if not content.enabled:
-            return cls(config, dataset, split, vocabs, FeatureJoin.build(dataset, split.train), report, **cold)
+            return {}
+        from tfrec.models.content import encode_catalogue, read_image_bytes
 
-        from tfrec.models.content import (IMAGE, ContentFeaturizer, encode_catalogue,
-                                          export_encoder_modules, modalities, read_image_bytes)
-
-        paths = export_encoder_modules(content, os.path.join(run_dir, ENCODERS_DIR))
-        images = (read_image_bytes(dataset.items.image_path) if IMAGE in modalities(content)
-                  else [b""] * len(dataset.items))
-        featurizer = ContentFeaturizer(paths, trainable=content.mode == "finetune", name="content")
+        images = read_image_bytes(items.image_path)
         if content.mode == "cached":
-            vectors = encode_catalogue(featurizer, dataset.items, images, content,
-                                       os.path.join(run_dir, CONTENT_CACHE_DIR), log=log)
-            join = FeatureJoin.build(dataset, split.train, item_vectors=vectors)
-            return cls(config, dataset, split, vocabs, join, report, featurizer, item_vectors=vectors, **cold)
-        join = FeatureJoin.build(dataset, split.train, images=images)
-        return cls(config, dataset, split, vocabs, join, report, featurizer, **cold)
+            return {"vectors": encode_catalogue(self.featurizer, items, images, content, log=log)}
+        return {"images": images}
 
-    def with_new_items(self, items: pd.DataFrame, log=print) -> "Experiment":
+    def with_new_items(self, items: pd.DataFrame, content: dict | None = None, log=print) -> "Experiment":
         """The same experiment with ``items`` added to the catalogue (nothing retrained).
 
         New items get out-of-vocabulary ids, so they are embedded from their
         content and categories: what makes them recommendable at once.
+        ``content`` is their :meth:`new_items_content` (computed when not given).
         """
         clash = items.item_id[items.item_id.isin(self.dataset.items.item_id)]
         if len(clash):
             raise SchemaError(f"{len(clash)} new item id(s) are already in the catalogue, e.g. {list(clash[:3])}")
-        catalogue = pd.concat([self.dataset.items, items], ignore_index=True)
-        dataset = dataclasses.replace(self.dataset, items=catalogue)
-        content = self.config.model.content
-        vectors = None
-        if not content.enabled:
-            join = FeatureJoin.build(dataset, self.split.train)
-        else:
-            from tfrec.models.content import read_image_bytes, encode_catalogue
-
-            if content.mode == "cached":
-                new = encode_catalogue(self.featurizer, items, read_image_bytes(items.image_path), content, log=log)
-                vectors = {name: np.concatenate([self.item_vectors[name], new[name]]) for name in new}
-                join = FeatureJoin.build(dataset, self.split.train, item_vectors=vectors)
-            else:
-                join = FeatureJoin.build(dataset, self.split.train, images=read_image_bytes(catalogue.image_path))
-        return dataclasses.replace(self, dataset=dataset, join=join, item_vectors=vectors)
-
-    @classmethod
-    def from_run(cls, run_dir: str, log=print) -> "Experiment":
-        path = os.path.join(run_dir, CONFIG_FILE)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{run_dir} is not a trained run: {CONFIG_FILE} is missing")
-        return cls.prepare(load_config(path), run_dir, log=log)
+        if content is None:
+            content = self.new_items_content(items, log=log)
+        data = self.data.with_items(items, **content)
+        return self.assemble(self.config, data, self.vocabs, self.report, self.featurizer)
 
     @property
     def item_ids(self):
@@ -145,21 +181,25 @@ class Experiment:
         """The featurizer the candidate tower runs itself (live encoders), or None (cached or no content)."""
         return self.featurizer if self.config.model.content.mode in ("frozen", "finetune") else None
 
-    def load_model(self, run_dir: str) -> RetrievalModel:
-        """The model with the run's best weights; fails loudly if any weight is missing."""
+    def load_model(self, run) -> RetrievalModel:
+        """The model with the run's best weights; fails loudly if any weight is missing or does not fit."""
         import tensorflow as tf
 
-        model = self.build_model()
-        prefix = os.path.join(run_dir, WEIGHTS_PREFIX)
-        if not tf.train.latest_checkpoint(os.path.dirname(prefix)) and not os.path.exists(prefix + ".index"):
-            raise FileNotFoundError(f"no trained weights at {prefix} (train the run first)")
         from tfrec.data.pipeline import id_dataset
+        from tfrec.training.checkpoints import load_trained_weights
 
+        run = RunFolder(run)
+        model = self.build_model()
         batch = next(iter(id_dataset(self.item_ids[:2], "item_id", self.join, 2)))
         batch.update(next(iter(id_dataset(self.split.train.user_id[:2], "user_id", self.join, 2))))
         if self.config.model.history.enabled:
             batch[HISTORY] = tf.fill([2, self.config.model.history.length], "")
         model.query_tower(batch), model.candidate_tower(batch)
-        # The checkpoint also holds optimizer slots, which inference does not need.
-        model.load_weights(prefix).assert_existing_objects_matched().expect_partial()
+        load_trained_weights(model, run)
         return model
+
+
+def _featurizer(content, module_paths: dict):
+    from tfrec.models.content import ContentFeaturizer
+
+    return ContentFeaturizer(module_paths, trainable=content.mode == "finetune", name="content")

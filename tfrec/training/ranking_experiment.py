@@ -1,9 +1,10 @@
 """Everything a ranking run derives from its config: data, split, training rows or lists, model.
 
-Training, evaluation and export of a ranking run all start from
-``RankingExperiment.prepare(config, run_dir)``. The data, split, vocabularies
-and feature join are the retrieval side's (``Experiment.prepare``), so a
-ranker and a retrieval model of the same data config see the same split.
+Training starts from ``RankingExperiment.prepare(config, run)`` (the raw
+data); evaluation and export from ``from_run(run)`` (the run folder alone).
+The data, split, vocabularies and feature join are the retrieval side's
+(``Experiment``), so a ranker and a retrieval model of the same data config
+see the same split; the ranker checks that it does (the splits' fingerprints).
 
 Two kinds of training data:
 
@@ -28,23 +29,20 @@ Two kinds of training data:
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
 
 import numpy as np
 import pandas as pd
 
-from tfrec.atomic import atomic_file
-from tfrec.config import ConfigError, RankingConfig, load_config
+from tfrec.config import RankingConfig, to_dict
 from tfrec.data.candidate_lists import CandidateLists, build_candidate_lists
 from tfrec.data.history import HISTORY, history_for, latest_items, positions_from_end
 from tfrec.data.pipeline import interaction_dataset
+from tfrec.errors import ConfigError, RunError
 from tfrec.models.ranking import RETRIEVAL_SCORE, RankingModel, build_ranking_model
-from tfrec.training.experiment import CONFIG_FILE, CONTENT_CACHE_DIR, WEIGHTS_PREFIX, Experiment
+from tfrec.run_folder import RANKING, RunFolder
+from tfrec.training.experiment import Experiment
 
-STATS_FILE = "ranking_stats.json"
-EARLIER_RETRIEVAL_DIR = "earlier_retrieval"  # the retrieval model of candidates.earlier_items
 HELD_OUT_PER_USER = 2  # temporal leave-last-out: each user's validation and test interaction
 
 
@@ -54,31 +52,34 @@ class RankingExperiment:
     base: Experiment
     train_rows: pd.DataFrame
     val_rows: pd.DataFrame
-    run_dir: str = ""
+    run: RunFolder
     stats: dict = dataclasses.field(default_factory=dict)
     _retrieval: tuple | None = None
 
     @classmethod
-    def prepare(cls, config: RankingConfig, run_dir: str, log=print) -> "RankingExperiment":
-        base = Experiment.prepare(config, run_dir, log=log)
+    def prepare(cls, config: RankingConfig, run, log=print) -> "RankingExperiment":
+        """From the raw data, for training into ``run``."""
+        base = Experiment.prepare(config, run, log=log)
+        return cls.assemble(base, RunFolder(run))
+
+    @classmethod
+    def from_run(cls, run, log=print) -> "RankingExperiment":
+        """The experiment of a finished ranking run, from its folder alone."""
+        run = RunFolder(run)
+        run.require_finished(RANKING)
+        exp = cls.assemble(Experiment.from_run(run, log=log), run)
+        exp.stats = run.read_json(run.ranking_stats_file) or {}
+        return exp
+
+    @classmethod
+    def assemble(cls, base: Experiment, run: RunFolder) -> "RankingExperiment":
+        config = base.config
         train, val = base.split.train, base.split.val
         if len(val) == 0:
             rng = np.random.default_rng(config.train.seed)
             held = rng.random(len(train)) < config.train.validation_fraction
             train, val = train[~held].reset_index(drop=True), train[held].reset_index(drop=True)
-        return cls(config, base, train, val, run_dir)
-
-    @classmethod
-    def from_run(cls, run_dir: str, log=print) -> "RankingExperiment":
-        path = os.path.join(run_dir, CONFIG_FILE)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"{run_dir} is not a trained ranking run: {CONFIG_FILE} is missing")
-        exp = cls.prepare(load_config(path, RankingConfig), run_dir, log=log)
-        stats_path = os.path.join(run_dir, STATS_FILE)
-        if os.path.exists(stats_path):
-            with open(stats_path) as f:
-                exp.stats = json.load(f)
-        return exp
+        return cls(config, base, train, val, run)
 
     # -- data ---------------------------------------------------------------------------------
     @property
@@ -100,14 +101,16 @@ class RankingExperiment:
             run = self.config.candidates.retrieval_run
             if not run:
                 raise ConfigError("candidates.retrieval_run is not set: no retrieval model to take candidates from")
-            exp = Experiment.from_run(run, log=log)
-            mine, theirs = self.config, exp.config
-            if dataclasses.asdict(mine.data) != dataclasses.asdict(theirs.data) or (
-                    mine.data.split == "random" and mine.train.seed != theirs.train.seed):
+            try:
+                exp = Experiment.from_run(run, log=log)
+            except RunError as e:
+                raise ConfigError(f"candidates.retrieval_run: {e}") from None
+            if exp.data.fingerprint() != self.base.data.fingerprint():
                 raise ConfigError(
                     f"candidates.retrieval_run {run} was trained on other data or another split "
-                    f"(its data config: {dataclasses.asdict(theirs.data)}, seed {theirs.train.seed}); "
-                    "a ranker must share its retrieval model's split")
+                    f"(its split: {exp.split.method}, {exp.split.sizes()}; this one: {self.base.split.method}, "
+                    f"{self.base.split.sizes()}); a ranker must share its retrieval model's split: give both "
+                    "the same data section and seed, and the same raw files")
             self._retrieval = (exp, exp.load_model(run))
         return self._retrieval
 
@@ -187,23 +190,18 @@ class RankingExperiment:
         dropped = n + HELD_OUT_PER_USER
         config = dataclasses.replace(exp.config, data=dataclasses.replace(exp.config.data, drop_latest=dropped),
                                      train=dataclasses.replace(exp.config.train, projector=False, warm_start=""))
-        run = os.path.join(self.run_dir, EARLIER_RETRIEVAL_DIR)
-        config_path = os.path.join(run, CONFIG_FILE)
-        trained = (os.path.exists(os.path.join(run, "train_summary.json")) and os.path.exists(config_path)
-                   and dataclasses.asdict(load_config(config_path)) == dataclasses.asdict(config))
+        run = self.run.earlier_retrieval
+        trained = run.finished and to_dict(run.load_config()) == to_dict(config.for_catalogue(len(self.item_ids)))
         if not trained:
             log(f"training the retrieval model on the data as it stood {dropped} interactions per user earlier, "
-                f"in {run}")
-            cache = os.path.join(self.config.candidates.retrieval_run, CONTENT_CACHE_DIR)
-            if os.path.isdir(cache):  # vectors are keyed by a hash of the content: safe to share
-                shutil.copytree(cache, os.path.join(run, CONTENT_CACHE_DIR), dirs_exist_ok=True)
-            train_retrieval(config, run, log=lambda line: log(f"  [earlier retrieval] {line}"))
+                f"in {run.name}")
+            train_retrieval(config, run, log=lambda line: log(f"  [earlier retrieval] {line}"),
+                            overwrite=run.finished)
         earlier = Experiment.from_run(run, log=log)
         return earlier, earlier.load_model(run)
 
-    def save_stats(self, run_dir: str) -> None:
-        with atomic_file(os.path.join(run_dir, STATS_FILE)) as f:
-            json.dump(self.stats, f, indent=2)
+    def save_stats(self) -> None:
+        self.run.write_json(self.run.ranking_stats_file, self.stats)
 
     def earlier_interactions(self) -> pd.DataFrame:
         """The training split without each user's latest ``earlier_items``: what was known before
@@ -229,7 +227,8 @@ class RankingExperiment:
         stats = None
         if self.config.model.use_retrieval_score:
             if "retrieval_score_mean" not in self.stats:
-                raise FileNotFoundError(f"the run's {STATS_FILE} (retrieval score statistics) is missing")
+                raise RunError(f"{self.run.name}: {os.path.basename(self.run.ranking_stats_file)} (retrieval "
+                               "score statistics) is missing")
             stats = (self.stats["retrieval_score_mean"], self.stats["retrieval_score_std"])
         return build_ranking_model(self.base.dataset, self.base.vocabs, self.config.model, self.train_rows,
                                    retrieval_score_stats=stats, item_vectors=self.base.item_vectors)
@@ -247,15 +246,14 @@ class RankingExperiment:
             batch[HISTORY] = tf.fill([len(rows), self.config.model.history.length], "")
         return batch
 
-    def load_model(self, run_dir: str) -> RankingModel:
+    def load_model(self, run=None) -> RankingModel:
         """The model with the run's best weights, its item-item relations from the whole training
-        split; fails loudly if any weight is missing."""
+        split; fails loudly if any weight is missing or does not fit."""
+        from tfrec.training.checkpoints import load_trained_weights
+
         model = self.build_model()
-        prefix = os.path.join(run_dir, WEIGHTS_PREFIX)
-        if not os.path.exists(prefix + ".index"):
-            raise FileNotFoundError(f"no trained ranking weights at {prefix} (train the run first)")
         model(self.example_pairs())
-        model.load_weights(prefix).assert_existing_objects_matched().expect_partial()
+        load_trained_weights(model, RunFolder(run) if run is not None else self.run)
         if model.item_item is not None:
             model.item_item.fit(self.train_rows)  # serve with everything training knew
         return model

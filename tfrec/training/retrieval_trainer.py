@@ -1,84 +1,80 @@
-"""Trains the retrieval model of a config with ``model.fit`` and writes a run folder.
+"""Trains the retrieval model of a config with ``model.fit`` into a run folder.
 
-A run folder holds ``config.yaml`` (the exact config), ``vocabularies.json``,
-``model/weights*`` (the best epoch by validation NDCG), ``checkpoints/``
-(the last ``train.keep_checkpoints`` epochs), ``tensorboard/`` (scalars,
-learning rate, weight histograms, the item-embedding projector, optional
-profile), ``epoch_logs.json`` and ``train_summary.json``. While training,
-``backup/`` holds the state to resume from: rerunning an interrupted run
-with the same folder continues at the epoch after the last one finished.
+The run folder (:class:`~tfrec.run_folder.RunFolder`) is claimed first: a
+second writer is refused, a finished run is only replaced with ``overwrite``,
+and an interrupted one resumes (with the config it was started with) at the
+epoch after the last one that finished. The data as trained on, the
+vocabularies and the encoders are written into it, so every later command
+loads the run from the folder alone. The fit itself is
+:func:`tfrec.training.fit_loop.fit`; early stopping and the kept weights follow
+full-ranking validation NDCG@``train.monitor_k``.
 
 The strategy is made first, before TensorFlow runs anything else (multi-worker
 and parameter-server strategies need that); the batch size of the config is
 per replica, so the global batch is ``batch_size × replicas``. In a cluster
 every worker runs this function with the same arguments and only the chief
-writes the run folder.
+writes the run folder (the others prepare into a scratch folder).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import time
+import tempfile
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfrec.atomic import atomic_file
-from tfrec.config import RetrievalConfig, save_config
+from tfrec.config import RetrievalConfig
 from tfrec.data.pipeline import interaction_dataset
-from tfrec.evaluation.full_ranking import EvaluationSet
-from tfrec.training.callbacks import LearningRateLogger, RankingValidation
-from tfrec.training.checkpoints import CHECKPOINTS_DIR, KeepLastCheckpoints
+from tfrec.errors import ConfigError, DataError
+from tfrec.evaluation.full_ranking import EvaluationSet, NothingToRank
+from tfrec.run_folder import RETRIEVAL, RunFolder
+from tfrec.training.callbacks import RankingValidation
 from tfrec.training.compute import compute_settings
-from tfrec.training.experiment import CONFIG_FILE, WEIGHTS_PREFIX, Experiment
-from tfrec.training.run_state import BACKUP_DIR, EPOCH_LOG_FILE, EpochLog, ResumeCallbackState, resume_point
+from tfrec.training.experiment import Experiment
+from tfrec.training.fit_loop import fit, make_optimizer
 from tfrec.training.strategy import cluster_task, describe, is_chief, make_strategy, serve_cluster_task
 
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "adagrad": keras.optimizers.Adagrad, "sgd": keras.optimizers.SGD}
-TENSORBOARD_DIR = "tensorboard"
 
-
-def train_retrieval(config: RetrievalConfig, run_dir: str, log=print) -> dict:
-    """Fits the model, keeps the best epoch's weights, returns a summary dict.
+def train_retrieval(config: RetrievalConfig, run_dir, log=print, overwrite: bool = False) -> dict:
+    """Fits the model into ``run_dir``, keeps the best epoch's weights, returns the summary.
 
     In a parameter-server cluster, ``ps`` and ``worker`` tasks serve the
     cluster here and never return; the chief trains.
     """
     train = config.train
-    if train.optimizer not in OPTIMIZERS:
-        raise ValueError(f"train.optimizer must be one of {sorted(OPTIMIZERS)}, got {train.optimizer!r}")
+    if train.warm_start and RunFolder(train.warm_start).path == RunFolder(run_dir).path:
+        raise ConfigError(f"train.warm_start names the run being written ({run_dir}); use a new run folder")
     if train.strategy == "parameter_server" and cluster_task()[0] in ("ps", "worker"):
         log(f"serving the parameter-server cluster as {cluster_task()[0]} {cluster_task()[1]}")
         serve_cluster_task()
     strategy = make_strategy(train.strategy, train.ps_min_shard_bytes)
     keras.utils.set_random_seed(train.seed)
-    with compute_settings(train.mixed_precision, train.jit_compile):
-        return _fit(config, run_dir, strategy, log)
+    run = RunFolder(run_dir)
+    if is_chief(strategy):
+        with run.training(RETRIEVAL, overwrite=overwrite, log=log) as claim, \
+                compute_settings(train.mixed_precision, train.jit_compile):
+            return _train(config, run, claim, strategy, log)
+    resolver = strategy.cluster_resolver
+    log = _prefixed(log, f"[{resolver.task_type} {resolver.task_id}] ")
+    with tempfile.TemporaryDirectory(prefix="tfrec-worker-") as scratch, \
+            compute_settings(train.mixed_precision, train.jit_compile):
+        return _train(config, RunFolder(scratch), None, strategy, log)
 
 
-def _fit(config: RetrievalConfig, run_dir: str, strategy: tf.distribute.Strategy, log) -> dict:
-    train = config.train
-    chief = is_chief(strategy)
-    if not chief:
-        log = _prefixed(log, f"[{strategy.cluster_resolver.task_type} {strategy.cluster_resolver.task_id}] ")
-    os.makedirs(run_dir, exist_ok=True)
-    resume = resume_point(run_dir)
-    exp = Experiment.prepare(config, run_dir, log=log)
+def _train(config: RetrievalConfig, run: RunFolder, claim, strategy: tf.distribute.Strategy, log) -> dict:
+    chief = claim is not None
+    exp = Experiment.prepare(config, run, log=log)
+    config, train = exp.config, exp.config.train
     log(exp.dataset.summary())
     if exp.report is not None:
         log(exp.report.format())
     log(f"split {exp.split.method}: {exp.split.sizes()}; vocabulary sizes {exp.vocabs.sizes()}")
+    val_set = held_out_set(exp, "val")
+    held_out_set(exp, "test")  # checked now, so a run that could never be evaluated is not trained
     if chief:
-        save_config(config, os.path.join(run_dir, CONFIG_FILE))
-        exp.vocabs.to_json(os.path.join(run_dir, "vocabularies.json"))
-        if not resume.epochs_done:  # a fresh start: nothing of an earlier run in this folder counts
-            shutil.rmtree(os.path.join(run_dir, CHECKPOINTS_DIR), ignore_errors=True)
-            if os.path.exists(os.path.join(run_dir, EPOCH_LOG_FILE)):
-                os.remove(os.path.join(run_dir, EPOCH_LOG_FILE))
+        claim.begin(config, exp.data.fingerprint())
+        exp.save(run)
 
     parameter_server = isinstance(strategy, tf.distribute.ParameterServerStrategy)
     global_batch = train.batch_size * strategy.num_replicas_in_sync
@@ -87,9 +83,10 @@ def _fit(config: RetrievalConfig, run_dir: str, strategy: tf.distribute.Strategy
     with strategy.scope():
         model = exp.build_model()
         model.cross_replica_negatives = train.cross_replica_negatives
-        model.compile(optimizer=OPTIMIZERS[train.optimizer](learning_rate=train.learning_rate))
+        model.compile(optimizer=make_optimizer(train))
         _build(model, exp)
-        if train.warm_start and not resume.epochs_done:
+        fresh = claim is None or not claim.resuming
+        if train.warm_start and fresh:
             from tfrec.training.warm_start import warm_start_weights
 
             warm_start_weights(model, train.warm_start, log=log)
@@ -105,73 +102,53 @@ def _fit(config: RetrievalConfig, run_dir: str, strategy: tf.distribute.Strategy
         steps_per_epoch = math.ceil(len(exp.split.train) / global_batch)
         train_ds = train_ds.repeat()
     k = train.monitor_k
-    monitor = f"val_ndcg_at_{k}"
-    val_set = EvaluationSet.from_frames(
-        seen=exp.split.train, target=exp.split.val,
-        user_ids=exp.split.val.user_id.unique(), item_ids=exp.item_ids,
-    )
     validation = RankingValidation(val_set, exp.join, exp.item_ids, k=k, epochs=train.epochs, log=log,
                                    histories=exp.query_histories(exp.split.train))
-    checkpoint = keras.callbacks.ModelCheckpoint(os.path.join(run_dir, WEIGHTS_PREFIX), monitor=monitor,
-                                                 mode="max", save_best_only=True, save_weights_only=True)
-    early_stopping = keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=train.early_stopping_patience,
-                                                   restore_best_weights=True)
-    epoch_log = EpochLog(run_dir, resume.logs, chief=chief)
-    callbacks = [
-        validation,
-        LearningRateLogger(),
-        checkpoint,
-        early_stopping,
-        keras.callbacks.TensorBoard(os.path.join(run_dir, TENSORBOARD_DIR), histogram_freq=train.histogram_freq,
-                                    profile_batch=train.profile_batch),
-        KeepLastCheckpoints(os.path.join(run_dir, CHECKPOINTS_DIR), train.keep_checkpoints, chief=chief),
-        epoch_log,  # before the backup, so the logs never lag behind it
-    ]
-    if train.backup:
-        callbacks.append(keras.callbacks.BackupAndRestore(os.path.join(run_dir, BACKUP_DIR)))
-    callbacks.append(ResumeCallbackState(resume.logs, monitor, (validation, checkpoint), early_stopping))
-    if resume.epochs_done:
-        log(f"resuming from {os.path.join(run_dir, BACKUP_DIR)}: {resume.epochs_done} of {train.epochs} "
-            "epochs already done")
-
-    start = time.time()
-    history = model.fit(train_ds, epochs=train.epochs, callbacks=callbacks, verbose=train.verbose,
-                        steps_per_epoch=steps_per_epoch)
-    seconds = time.time() - start
-    epochs = epoch_log.epochs
-    if not epochs:
-        raise RuntimeError(f"no epoch finished in {run_dir} (train.epochs is {train.epochs})")
-    steps = int(model.optimizer.iterations.numpy())
-    prefix = os.path.join(run_dir, WEIGHTS_PREFIX)
+    result = fit(model, train_ds, run, train, f"val_ndcg_at_{k}", "max", claim=claim, first_callbacks=[validation],
+                 steps_per_epoch=steps_per_epoch, chief=chief, log=log)
     if chief and train.projector:
-        model.load_weights(prefix).expect_partial()  # the best epoch, also when it was before a restart
+        model.load_weights(run.weights_prefix).expect_partial()  # the best epoch, also when it was before a restart
         from tfrec.evaluation.embedding_scorer import candidate_embeddings
         from tfrec.training.projector import write_item_projector
 
         embeddings = candidate_embeddings(model.candidate_tower, exp.join, exp.item_ids)
-        write_item_projector(os.path.join(run_dir, TENSORBOARD_DIR), embeddings, exp.dataset.items)
+        write_item_projector(run.tensorboard_dir, embeddings, exp.dataset.items)
 
-    scores = [e.get(monitor, -np.inf) for e in epochs]
-    best_epoch = int(np.argmax(scores))
-    epochs_this_run = len(history.history.get("loss", []))
-    summary = {
-        "epochs_run": len(epochs),
-        "steps": steps,
-        "resumed_at_epoch": resume.epochs_done or None,
-        "best_epoch": best_epoch + 1,
-        f"best_{monitor}": float(scores[best_epoch]),
-        "replicas": strategy.num_replicas_in_sync,
-        "global_batch": global_batch,
-        "train_seconds": round(seconds, 1),
-        "train_examples_per_second": round(epochs_this_run * len(exp.split.train) / max(seconds, 1e-9), 1),
-        "history": {key: [float(e.get(key, np.nan)) for e in epochs] for key in epochs[-1] if key != "epoch"},
-    }
+    summary = result.summary()
+    summary.update(replicas=strategy.num_replicas_in_sync, global_batch=global_batch,
+                   train_examples_per_second=round(result.epochs_this_run * len(exp.split.train)
+                                                   / max(result.seconds, 1e-9), 1))
     if chief:
-        with atomic_file(os.path.join(run_dir, "train_summary.json")) as f:
-            json.dump(summary, f, indent=2)
-    log(f"best epoch {best_epoch + 1}: {monitor} {summary[f'best_{monitor}']:.4f}; "
-        f"{len(epochs)} epochs ({epochs_this_run} in this run) in {seconds:.0f}s; weights in {prefix}")
+        claim.finish(summary)
+    log(f"best epoch {summary['best_epoch']}: {result.monitor} {result.best_value:.4f}; {len(result.epochs)} "
+        f"epochs ({result.epochs_this_run} in this run) in {result.seconds:.0f}s; weights in {run.weights_prefix}")
     return summary
+
+
+def held_out_set(exp: Experiment, part: str) -> EvaluationSet:
+    """The full-ranking set of the ``val`` or ``test`` split, or a ``DataError`` saying what the data lacks."""
+    split = exp.split
+    seen = split.train if part == "val" else exp.seen_before_test()
+    target = getattr(split, part)
+    name = "validation" if part == "val" else "test"
+    if not len(target):
+        if exp.config.data.split == "random":
+            fix = ("set data.val_fraction (e.g. 0.1): retrieval stops early on validation" if part == "val"
+                   else "raise data.test_fraction")
+            raise DataError(f"the random split left no {name} interactions ({len(exp.dataset.interactions):,} "
+                            f"interactions in all); {fix}")
+        counts = exp.dataset.interactions.groupby("user_id").size()
+        raise DataError(f"the temporal split left no {name} interactions: leave-last-out holds out a user's last "
+                        "two interactions only when the user has at least 3, and the "
+                        f"{len(counts):,} user(s) here have at most {int(counts.max()) if len(counts) else 0}; "
+                        "give more interactions per user, or use data.split: random with data.val_fraction")
+    try:
+        return EvaluationSet.from_frames(seen=seen, target=target, user_ids=target.user_id.unique(),
+                                         item_ids=exp.item_ids)
+    except NothingToRank as e:
+        raise DataError(f"nothing to rank in the {name} split: {e}; every {name} item is one its user already "
+                        f"had in training, or is not in the catalogue ({len(exp.item_ids):,} item(s)), and seen "
+                        "items are never recommended") from None
 
 
 def _build(model, exp: Experiment) -> None:
@@ -205,3 +182,4 @@ def _unique(variables):
 
 def _prefixed(log, prefix: str):
     return lambda message, *args, **kwargs: log(prefix + str(message), *args, **kwargs)
+

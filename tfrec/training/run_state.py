@@ -23,10 +23,9 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfrec.atomic import atomic_file
+from tfrec.run_folder import RunFolder
 from tfrec.training.checkpoints import latest_checkpoint, verify_checkpoint
 
-BACKUP_DIR = "backup"
-EPOCH_LOG_FILE = "epoch_logs.json"
 _SAVED_EPOCH_KEY = "ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE"
 
 
@@ -38,20 +37,21 @@ class ResumePoint:
     logs: list = dataclasses.field(default_factory=list)
 
 
-def resume_point(run_dir: str) -> ResumePoint:
+def resume_point(run) -> ResumePoint:
     """Reads ``<run>/backup``; a corrupt backup raises ``CorruptCheckpointError`` instead of being restored."""
-    backup = os.path.join(run_dir, BACKUP_DIR)
+    run = RunFolder(run)
+    backup = run.backup_dir
     prefix = latest_checkpoint(os.path.join(backup, "chief"))
     if prefix is None:
         return ResumePoint()
     verify_checkpoint(prefix, hint=f"delete {backup} to train the run from its start")
     epochs_done = int(tf.train.load_checkpoint(prefix).get_tensor(_SAVED_EPOCH_KEY)) + 1
-    logs = read_epoch_logs(run_dir)[:epochs_done]
+    logs = read_epoch_logs(run)[:epochs_done]
     return ResumePoint(epochs_done, logs)
 
 
-def read_epoch_logs(run_dir: str) -> list[dict]:
-    path = os.path.join(run_dir, EPOCH_LOG_FILE)
+def read_epoch_logs(run) -> list[dict]:
+    path = RunFolder(run).epoch_log_file
     if not os.path.exists(path):
         return []
     with open(path) as f:
@@ -61,9 +61,9 @@ def read_epoch_logs(run_dir: str) -> list[dict]:
 class EpochLog(keras.callbacks.Callback):
     """Appends each epoch's logs to ``<run>/epoch_logs.json`` (chief only). Put it before BackupAndRestore."""
 
-    def __init__(self, run_dir: str, previous: list | None = None, chief: bool = True):
+    def __init__(self, run, previous: list | None = None, chief: bool = True):
         super().__init__()
-        self.path = os.path.join(run_dir, EPOCH_LOG_FILE)
+        self.path = RunFolder(run).epoch_log_file
         self.epochs = list(previous or [])
         self.chief = chief
 
@@ -82,16 +82,16 @@ class ResumeCallbackState(keras.callbacks.Callback):
     Put it last: it must run after EarlyStopping's ``on_train_begin``, which resets.
     """
 
-    def __init__(self, logs: list, monitor: str, mode_max_callbacks=(), early_stopping=None):
+    def __init__(self, logs: list, monitor: str, mode: str = "max", callbacks=(), early_stopping=None):
         super().__init__()
-        self.logs, self.monitor = logs, monitor
-        self.callbacks, self.early_stopping = list(mode_max_callbacks), early_stopping
+        self.logs, self.monitor, self.mode = logs, monitor, mode
+        self.callbacks, self.early_stopping = list(callbacks), early_stopping
 
     def on_train_begin(self, logs=None):
         values = [entry[self.monitor] for entry in self.logs if self.monitor in entry]
         if not values:
             return
-        best_index = int(np.argmax(values))
+        best_index = int(np.argmin(values) if self.mode == "min" else np.argmax(values))
         for callback in self.callbacks:
             callback.best = values[best_index]
         es = self.early_stopping

@@ -17,7 +17,8 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "parameter_server")
+from tfrec.config.training import STRATEGIES
+from tfrec.errors import ConfigError
 
 # Shard an embedding table over the parameter servers once it is larger than this.
 DEFAULT_MIN_SHARD_BYTES = 256 << 10
@@ -70,7 +71,7 @@ def parameter_server_strategy(min_shard_bytes: int = DEFAULT_MIN_SHARD_BYTES) ->
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     cluster = resolver.cluster_spec().as_dict()
     if not cluster.get("ps") or not cluster.get("worker"):
-        raise ValueError("train.strategy 'parameter_server' needs a TF_CONFIG cluster with 'ps' and 'worker' "
+        raise ConfigError("train.strategy 'parameter_server' needs a TF_CONFIG cluster with 'ps' and 'worker' "
                          f"tasks (and a 'chief' that runs the training); got {sorted(cluster) or 'no TF_CONFIG'}")
     if resolver.task_type in ("ps", "worker"):
         raise RuntimeError(f"{resolver.task_type} tasks serve the cluster (serve_cluster_task), "

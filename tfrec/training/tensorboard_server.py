@@ -9,14 +9,19 @@ from __future__ import annotations
 import os
 import time
 
-TENSORBOARD_DIR = "tensorboard"
+from tfrec.errors import RunError
+from tfrec.run_folder import RunFolder
 
 
-def launch(run_dir: str, host: str = "127.0.0.1", port: int = 6006) -> str:
-    """Starts TensorBoard in a background thread; returns its URL (``port`` 0 picks a free one)."""
-    logdir = os.path.join(run_dir, TENSORBOARD_DIR)
+def launch(run_dir, host: str = "127.0.0.1", port: int = 6006) -> str:
+    """Starts TensorBoard in a background thread; returns its URL (``port`` 0 picks a free one).
+
+    It reads the run without its lock: watching a run while it trains is what it is for.
+    """
+    run = RunFolder(run_dir)
+    logdir = run.tensorboard_dir
     if not os.path.isdir(logdir):
-        raise FileNotFoundError(f"{run_dir} has no {TENSORBOARD_DIR}/ folder (train the run first)")
+        raise RunError(f"{run.name} has no tensorboard/ folder (train the run first)")
     from tensorboard import program
 
     board = program.TensorBoard()

@@ -21,12 +21,10 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfrec.config import ConfigError
 from tfrec.data.vocabulary import Vocabularies
-from tfrec.training.checkpoints import verify_checkpoint
-
-VOCABULARIES_FILE = "vocabularies.json"
-_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+from tfrec.errors import ConfigError, RunError
+from tfrec.run_folder import RunFolder
+from tfrec.training.checkpoints import VALUE_SUFFIX, variable_paths, verify_checkpoint
 
 
 class WarmStartError(ConfigError):
@@ -43,7 +41,7 @@ def grow_vocabularies(old: Vocabularies, new: Vocabularies) -> Vocabularies:
     return Vocabularies(grown)
 
 
-def warm_start_vocabularies(config, run_dir: str, vocabularies: Vocabularies) -> Vocabularies:
+def warm_start_vocabularies(config, run, vocabularies: Vocabularies) -> Vocabularies:
     """The vocabularies of a warm-started run: the source run's grown by ``vocabularies``.
 
     Once the run has written its own ``vocabularies.json`` (it trained, or it
@@ -53,31 +51,17 @@ def warm_start_vocabularies(config, run_dir: str, vocabularies: Vocabularies) ->
     source = config.train.warm_start
     if not source:
         return vocabularies
-    own = os.path.join(run_dir, VOCABULARIES_FILE)
-    base = own if os.path.exists(own) else os.path.join(source, VOCABULARIES_FILE)
-    if os.path.abspath(source) == os.path.abspath(run_dir):
-        raise WarmStartError(f"train.warm_start names the run being written ({run_dir}); use a new run folder")
-    if not os.path.exists(base):
-        raise WarmStartError(f"train.warm_start: {source} is not a trained run ({VOCABULARIES_FILE} is missing)")
-    return grow_vocabularies(Vocabularies.from_json(base), vocabularies)
-
-
-def variable_paths(root) -> dict[int, str]:
-    """``id(variable)`` → its key in a checkpoint of ``root`` (the object path ``save_weights`` uses)."""
-    view = tf.train.TrackableView(root)
-    paths, seen = {}, {id(root)}
-    queue = collections.deque([(root, "")])
-    while queue:
-        obj, path = queue.popleft()
-        for name, child in view.children(obj).items():
-            if id(child) in seen:
-                continue
-            seen.add(id(child))
-            child_path = f"{path}/{name}" if path else name
-            if isinstance(child, tf.Variable):
-                paths[id(child)] = child_path + _VALUE_SUFFIX
-            queue.append((child, child_path))
-    return paths
+    run, source_run = RunFolder(run), RunFolder(source)
+    if source_run.path == run.path:
+        raise WarmStartError(f"train.warm_start names the run being written ({run.name}); use a new run folder")
+    own = run.vocabularies_file
+    if os.path.exists(own):
+        return grow_vocabularies(Vocabularies.from_json(own), vocabularies)
+    try:
+        source_run.require_finished()
+    except RunError as e:
+        raise WarmStartError(f"train.warm_start: {e}") from None
+    return grow_vocabularies(Vocabularies.from_json(source_run.vocabularies_file), vocabularies)
 
 
 def _lookup_tables(model) -> dict[int, keras.layers.Layer]:
@@ -116,15 +100,14 @@ def warm_start_weights(model, source_run: str, log=print) -> dict:
     ``model`` must have its variables (towers called once) and be built
     from grown vocabularies (``warm_start_vocabularies``).
     """
-    from tfrec.training.experiment import WEIGHTS_PREFIX
-
-    prefix = os.path.join(source_run, WEIGHTS_PREFIX)
+    source_run = RunFolder(source_run)
+    prefix = source_run.weights_prefix
     if not tf.io.gfile.exists(prefix + ".index"):
         raise WarmStartError(f"train.warm_start: no trained weights at {prefix}")
     verify_checkpoint(prefix, hint="train.warm_start needs an intact trained run")
     reader = tf.train.load_checkpoint(prefix)
     shapes = reader.get_variable_to_shape_map()
-    old_vocabs = Vocabularies.from_json(os.path.join(source_run, VOCABULARIES_FILE)).values
+    old_vocabs = Vocabularies.from_json(source_run.vocabularies_file).values
     paths, tables = variable_paths(model), _lookup_tables(model)
     counts = collections.Counter()
     for variable in model.variables:
@@ -146,8 +129,8 @@ def warm_start_weights(model, source_run: str, log=print) -> dict:
         elif not variable.trainable:
             counts["rebuilt"] += 1
         else:
-            raise WarmStartError(f"train.warm_start: {key.removesuffix(_VALUE_SUFFIX)} has shape {old.shape} "
-                                 f"in {source_run} but {new_shape} in the new model; the architecture changed")
-    log(f"warm start from {source_run}: {counts['tables']} embedding tables grown by {counts['new_rows']} rows, "
+            raise WarmStartError(f"train.warm_start: {key.removesuffix(VALUE_SUFFIX)} has shape {old.shape} "
+                                 f"in {source_run.name} but {new_shape} in the new model; the architecture changed")
+    log(f"warm start from {source_run.name}: {counts['tables']} embedding tables grown by {counts['new_rows']} rows, "
         f"{counts['copied']} weights copied, {counts['new']} new, {counts['rebuilt']} rebuilt from data")
     return dict(counts)
