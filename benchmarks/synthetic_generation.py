@@ -5,7 +5,7 @@ Usage: python benchmarks/synthetic_generation.py [--interactions 1000000]
 Prints one row per generator: interactions per second (wall and CPU time)
 and the process's peak resident set size after that run. ``generate`` runs
 first, so its peak RSS includes TensorFlow only if the import already
-happened; ``write_tfrecords`` imports TensorFlow for the record writer.
+happened; ``tfrec data shard`` (``write_sharded``) imports TensorFlow for the record writer.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import tempfile
 import time
 
 import tfrec  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+from tfrec.config import DataConfig
 from tfrec.data import synthetic
+from tfrec.data.shard_writer import write_sharded
 
 
 def _peak_rss_mb() -> float:
@@ -45,8 +47,9 @@ def main() -> None:
         )
         rows.append(
             _run(
-                "write_tfrecords",
-                lambda: synthetic.write_tfrecords(config, f"{folder}/stream")["num_interactions"],
+                "data shard",
+                lambda: write_sharded(DataConfig(synthetic=config), f"{folder}/stream",
+                                      log=lambda *_: None)["num_interactions"],
             )
         )
     print(f"users={config.num_users:,} items={config.num_items:,} block_users={config.block_users:,}")

@@ -11,6 +11,7 @@
     tfrec index add --run runs/demo --items new_items.csv --base saved_models
     tfrec data download movielens-100k --dest data/movielens-100k
     tfrec data check --config pipelines/configs/retrieval_movielens.yaml
+    tfrec data shard --config pipelines/configs/retrieval_synthetic.yaml --out data/synthetic-shards
     tfrec train-ranking --config pipelines/configs/ranking_synthetic.yaml --run runs/demo-ranking
     tfrec evaluate-ranking --run runs/demo-ranking
     tfrec export-ranking --run runs/demo-ranking --base saved_models
@@ -313,12 +314,39 @@ def cmd_data_download(args) -> None:
     print(f"MovieLens 100K downloaded and checked: {path}")
 
 
+def cmd_data_shard(args) -> None:
+    from tfrec.config import load_config
+
+    config = load_config(args.config)
+    _tensorflow_quietly()
+    from tfrec.data.shard_writer import write_sharded
+
+    manifest = write_sharded(config.data, args.out, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+                             shard_size=args.shard_size)
+    counts = manifest["counts"]
+    print(f"{args.out}: {manifest['num_interactions']:,} interactions ({counts['train']:,} train, {counts['val']:,} "
+          f"validation, {counts['test']:,} test) in {sum(len(v) for v in manifest['shards'].values())} shard(s), "
+          f"{manifest['num_users']:,} users, {manifest['num_items']:,} items; train on it with data.source: sharded, "
+          f"data.path: {args.out}")
+
+
 def cmd_data_check(args) -> None:
     from tfrec.config import load_config
     from tfrec.data.sources import load_dataset
 
     overrides = {"data.skip_bad_rows": True} if args.skip_bad_rows else {}
     config = load_config(args.config, overrides=overrides)
+    if config.data.sharded:
+        from tfrec.data.sharded import ShardedDataset
+
+        data = ShardedDataset.open(config.data.path)
+        split = data.manifest["split"]
+        print(f"{data.name} (sharded, {data.folder}): {data.manifest['num_interactions']:,} interactions, "
+              f"{data.manifest['num_users']:,} users, {data.manifest['num_items']:,} items; split by time: "
+              f"validation from {split['val_start']}, test from {split['test_start']}; "
+              + ", ".join(f"{part} {data.count(part):,} in {len(data.shards(part))} shard(s)"
+                          for part in ("train", "val", "test")))
+        return
     dataset, report = load_dataset(config.data)
     print(dataset.summary())
     if report is not None:
@@ -433,6 +461,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "is touched)")
     p.add_argument("--url", help="alternative download address")
     p.set_defaults(func=cmd_data_download)
+    p = data.add_parser("shard", help="write the data of a config as a sharded data set: TFRecord shards split by "
+                                      "time, for data larger than memory (data.source: sharded)")
+    p.add_argument("--config", required=True, help="a config whose data section names the source")
+    p.add_argument("--out", required=True, help="the new folder to write")
+    p.add_argument("--val-fraction", type=_number(float, 0, 1, above=True), default=0.05,
+                   help="share of interactions, the latest but the test ones, in validation (default 0.05)")
+    p.add_argument("--test-fraction", type=_number(float, 0, 1, above=True), default=0.05,
+                   help="share of interactions, the latest, in test (default 0.05)")
+    p.add_argument("--shard-size", type=_positive_int, default=1_000_000, help="interactions per shard")
+    p.set_defaults(func=cmd_data_shard)
     p = data.add_parser("check", help="load and validate the data of a config, print the report")
     p.add_argument("--config", required=True)
     p.add_argument("--skip-bad-rows", action="store_true")

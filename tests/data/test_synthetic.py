@@ -1,9 +1,7 @@
 """The synthetic data set: determinism, schema, signal in content, streaming."""
 
 import collections
-import json
 import os
-import tracemalloc
 
 import numpy as np
 import pandas as pd
@@ -14,7 +12,6 @@ import tfrec  # noqa: F401
 
 from tfrec.data import synthetic
 from tfrec.data.schema import RecDataset
-from tfrec.data.tfrecord import read_interactions, read_interactions_frame
 
 SMALL = synthetic.SyntheticConfig(num_users=800, num_items=400, mean_interactions_per_user=25)
 
@@ -159,70 +156,3 @@ def test_load_or_generate_caches_by_config(tmp_path, monkeypatch):
             synthetic.SyntheticConfig(**{**config.__dict__, "seed": 3}), str(tmp_path)
         )
     assert len([n for n in os.listdir(tmp_path) if not n.startswith(".")]) == 1
-
-
-def test_streamed_write_matches_in_memory_generation(tmp_path):
-    config = synthetic.SyntheticConfig(
-        num_users=500, num_items=200, mean_interactions_per_user=10, block_users=128, image_size=8
-    )
-    memory = synthetic.generate(config, str(tmp_path / "memory"))
-    manifest = synthetic.write_tfrecords(config, str(tmp_path / "stream"), shard_size=1000)
-    split = synthetic.leave_last_out(memory.interactions)
-    key = ["user_id", "timestamp"]
-    for name in synthetic.SPLITS:
-        files = [str(tmp_path / "stream" / f) for f in manifest["shards"][name]]
-        streamed = read_interactions_frame(files).sort_values(key).reset_index(drop=True)
-        expected = memory.interactions[split == name].sort_values(key).reset_index(drop=True)
-        pd.testing.assert_frame_equal(streamed, expected, check_dtype=False)
-    users = pd.read_parquet(tmp_path / "stream" / "users.parquet")
-    pd.testing.assert_frame_equal(users, memory.users, check_dtype=False)
-
-
-def test_streamed_write_of_300k_interactions(tmp_path):
-    config = synthetic.SyntheticConfig(
-        num_users=10_000, num_items=500, mean_interactions_per_user=30, block_users=2_000
-    )
-    folder = tmp_path / "big"
-    manifest = synthetic.write_tfrecords(config, str(folder), shard_size=100_000)
-    assert sorted(os.listdir(tmp_path)) == ["big"]  # no temporary folder left behind
-    assert json.loads((folder / "manifest.json").read_text()) == manifest
-    counts = manifest["counts"]
-    assert counts["test"] == counts["val"] == config.num_users
-    assert 250_000 < manifest["num_interactions"] == sum(counts.values()) < 350_000
-    assert len(manifest["shards"]["train"]) == -(-counts["train"] // 100_000)
-    assert manifest["shards"]["train"][0] == "interactions/train-00000-of-00003.tfrecord"
-    assert len(pd.read_parquet(folder / "users.parquet")) == config.num_users
-    items = pd.read_parquet(folder / "items.parquet")
-    assert items.image_path.iloc[0] == str(folder / "images" / "i1.png")
-    assert os.path.exists(items.image_path.iloc[0])
-
-    latest = {}
-    for name in synthetic.SPLITS:
-        total = 0
-        files = [str(folder / f) for f in manifest["shards"][name]]
-        last = collections.defaultdict(int)
-        for batch in read_interactions(files, batch_size=50_000).as_numpy_iterator():
-            total += len(batch["user_id"])
-            frame = pd.DataFrame({"u": batch["user_id"], "t": batch["timestamp"]})
-            for user, t in frame.groupby("u").t.max().items():
-                last[user] = max(last[user], t)
-        assert total == counts[name]
-        latest[name] = last
-    test, val, train = latest["test"], latest["val"], latest["train"]
-    assert all(test[u] > val[u] > train[u] for u in test)
-
-
-def _peak_bytes(config: synthetic.SyntheticConfig, folder: str) -> int:
-    tracemalloc.start()
-    try:
-        synthetic.write_tfrecords(config, folder)
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
-def test_streaming_memory_does_not_grow_with_users(tmp_path):
-    base = dict(num_items=200, mean_interactions_per_user=10, block_users=500, image_size=8)
-    small_peak = _peak_bytes(synthetic.SyntheticConfig(num_users=2_000, **base), str(tmp_path / "a"))
-    large_peak = _peak_bytes(synthetic.SyntheticConfig(num_users=6_000, **base), str(tmp_path / "b"))
-    assert large_peak < 1.3 * small_peak

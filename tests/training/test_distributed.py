@@ -95,3 +95,46 @@ def test_multi_worker_run_matches_single_device(tiny_config_path, tmp_path, sing
     assert json.loads((run / "train_summary.json").read_text())["steps"] == summaries[0]["steps"]
     assert (run / "model" / "weights.index").exists()
     assert not [p.name for p in run.rglob("workertemp_*")]
+
+
+def test_multi_worker_run_streams_disjoint_shards(tiny_config_path, tmp_path):
+    """Two local workers on a sharded data set: each reads its own training files, together all of them,
+    and the run trains like a one-worker run of the same global batch (other shuffles: loose tolerance)."""
+    import yaml
+
+    from tfrec.config import load_config
+    from tfrec.data.shard_writer import write_sharded
+
+    shards = tmp_path / "shards"
+    manifest = write_sharded(load_config(str(tiny_config_path)).data, str(shards), shard_size=700, log=lambda *_: None)
+    assert len(manifest["shards"]["train"]) >= 4
+    values = yaml.safe_load(tiny_config_path.read_text())
+    values["data"] = {"source": "sharded", "path": str(shards), "eval_users": 200}
+    config = tmp_path / "sharded.yaml"
+    config.write_text(yaml.safe_dump(values))
+    one = run_runner({"config": str(config), "overrides": COMPARE, "run": str(tmp_path / "one"),
+                      "out": str(tmp_path / "one.json")})
+    overrides = {**COMPARE, "train.strategy": "multi_worker", "train.batch_size": 128}
+    ports = [free_port(), free_port()]
+    procs = []
+    for index in range(2):
+        spec = {"config": str(config), "overrides": overrides, "run": str(tmp_path / "two"),
+                "out": str(tmp_path / f"two{index}.json")}
+        procs.append(subprocess.Popen(runner_command(spec), env=subprocess_env(TF_CONFIG=tf_config(ports, index)),
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=30)
+    for p, output in zip(procs, outputs):
+        assert p.returncode == 0, output[-5000:]
+    workers = [json.loads((tmp_path / f"two{i}.json").read_text()) for i in range(2)]
+    read = [set(w["training_shards"]) for w in workers]
+    assert read[0] and read[1] and not read[0] & read[1]
+    assert read[0] | read[1] == {p.split("/")[-1] for p in manifest["shards"]["train"]} == set(one["training_shards"])
+    for summary in workers:
+        assert summary["global_batch"] == one["global_batch"] == 256 and summary["steps"] == one["steps"]
+        assert summary["best_val_ndcg_at_10"] == pytest.approx(one["best_val_ndcg_at_10"], abs=0.05)

@@ -20,7 +20,7 @@ import os
 import yaml
 
 from tfrec.atomic import atomic_file
-from tfrec.config.data import ColumnMapping, DataConfig, SyntheticConfig, TabularConfig
+from tfrec.config.data import ColumnMapping, DataConfig, SyntheticConfig, TabularConfig, VocabularyConfig
 from tfrec.config.encoders import CONTENT_MODES, ContentConfig, ImageEncoderConfig, TextEncoderConfig
 from tfrec.config.ranking import (
     RANKING_TASKS,
@@ -39,7 +39,7 @@ __all__ = [
     "CONTENT_MODES", "RANKING_TASKS", "CandidateConfig", "ColumnMapping", "ConfigError", "ContentConfig",
     "DataConfig", "EvalConfig", "ExportConfig", "FitConfig", "HistoryConfig", "ImageEncoderConfig",
     "ItemItemConfig", "RankingConfig", "RankingModelConfig", "RankingTrainConfig", "RetrievalConfig",
-    "RetrievalModelConfig", "SyntheticConfig", "TabularConfig", "TextEncoderConfig", "TrainConfig",
+    "RetrievalModelConfig", "SyntheticConfig", "TabularConfig", "TextEncoderConfig", "TrainConfig", "VocabularyConfig",
     "apply_overrides", "build_config", "from_dict", "load_config", "read_yaml", "save_config", "to_dict",
 ]
 

@@ -14,7 +14,7 @@ import json
 from tfrec.config.typed import Section, setting
 from tfrec.errors import ConfigError
 
-SOURCES = ("synthetic", "movielens", "tabular")
+SOURCES = ("synthetic", "movielens", "tabular", "sharded")
 SPLITS = ("temporal", "temporal_leave_last_out", "random")
 
 
@@ -108,11 +108,22 @@ class TabularConfig(Section):
 
 
 @dataclasses.dataclass
+class VocabularyConfig(Section):
+    """How the id vocabularies are cut from the training counts (ids left out share the OOV buckets)."""
+
+    min_count: int = setting(1, ge=1, help="ids with fewer training interactions are out of vocabulary")
+    max_size: int = setting(0, ge=0, help="keep at most this many of the most frequent ids (0: all)")
+
+
+@dataclasses.dataclass
 class DataConfig(Section):
     """Where interactions come from and how they are split."""
 
-    source: str = setting("synthetic", choices=SOURCES, help="synthetic (built in), movielens or tabular")
-    path: str = setting("", help="the MovieLens 100K folder (source: movielens)")
+    source: str = setting("synthetic", choices=SOURCES,
+                          help="synthetic (built in), movielens, tabular (your files) or sharded (a folder "
+                               "written by tfrec data shard: larger than memory, split by time)")
+    path: str = setting("", help="the MovieLens 100K folder (source: movielens) or the sharded data set's "
+                                 "folder (source: sharded)")
     synthetic: SyntheticConfig = setting(factory=SyntheticConfig, help="the built-in data set's shape")
     tabular: TabularConfig = setting(factory=TabularConfig, help="the user's files")
     split: str = setting("temporal", choices=SPLITS,
@@ -130,10 +141,20 @@ class DataConfig(Section):
     cold_item_seed: int = setting(7, help="seed of the cold items' choice")
     drop_latest: int = setting(0, ge=0, help="each user's latest N interactions are removed before splitting: "
                                               "the data as it stood N interactions earlier")
+    eval_users: int = setting(0, ge=0, help="validation and test rank the whole catalogue for a sample of this "
+                                            "many users, the same every epoch (0: every user; sharded data "
+                                            "sets: 10,000)")
+    shuffle_buffer: int = setting(100_000, ge=1, help="training interactions shuffled together while "
+                                                      "streaming (source: sharded)")
+    vocabulary: VocabularyConfig = setting(factory=VocabularyConfig, help="how the id vocabularies are cut")
 
     def validate(self):
-        if self.source == "movielens" and not self.path:
-            raise ConfigError("path must name the MovieLens 100K folder when source is 'movielens'")
+        if self.source in ("movielens", "sharded") and not self.path:
+            what = "the MovieLens 100K folder" if self.source == "movielens" else "the sharded data set's folder"
+            raise ConfigError(f"path must name {what} when source is {self.source!r}")
+        if self.sharded and (self.cold_item_fraction or self.drop_latest):
+            raise ConfigError("a sharded data set is split by time when it is written: cold_item_fraction and "
+                              "drop_latest are for the in-memory sources")
         if self.split == "random" and self.test_fraction + self.val_fraction >= 1:
             raise ConfigError(f"test_fraction {self.test_fraction} + val_fraction {self.val_fraction} leave no "
                               "training interactions (their sum must be < 1)")
@@ -146,13 +167,17 @@ class DataConfig(Section):
             unread["synthetic"] = unread["cache_dir"] = f"data.source is {self.source!r}, not 'synthetic'"
         if self.source != "tabular":
             unread["tabular"] = f"data.source is {self.source!r}, not 'tabular'"
-        if self.source != "movielens":
-            unread["path"] = (f"data.source is {self.source!r}; data.path names a MovieLens folder "
+        if self.source not in ("movielens", "sharded"):
+            unread["path"] = (f"data.source is {self.source!r}; data.path names a MovieLens or sharded folder "
                               + ("(your files are data.tabular.interactions/items/users)"
-                                 if self.source == "tabular" else "(source: movielens)"))
-        if self.source == "synthetic":
-            unread["skip_bad_rows"] = "the synthetic data set has no input rows to skip"
-        if self.split != "random":
+                                 if self.source == "tabular" else "(source: movielens or sharded)"))
+        if self.source in ("synthetic", "sharded"):
+            unread["skip_bad_rows"] = f"the {self.source} data set has no input rows to skip"
+        if self.sharded:
+            unread["split"] = "a sharded data set was split by time when it was written (tfrec data shard)"
+        else:
+            unread["shuffle_buffer"] = "in-memory sources shuffle all their training interactions"
+        if self.split != "random" or self.sharded:
             unread["test_fraction"] = f"data.split is {self.split!r}; test_fraction is for split: random"
             unread["val_fraction"] = f"data.split is {self.split!r}; val_fraction is for split: random"
         if not self.cold_item_fraction:
@@ -161,4 +186,8 @@ class DataConfig(Section):
 
     @property
     def temporal(self) -> bool:
-        return self.split != "random"
+        return self.split != "random" or self.sharded
+
+    @property
+    def sharded(self) -> bool:
+        return self.source == "sharded"

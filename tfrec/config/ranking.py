@@ -154,6 +154,9 @@ class RankingConfig(Section):
 
     def validate(self):
         model, candidates = self.model, self.candidates
+        if self.data.sharded:
+            raise ConfigError("the ranker trains on in-memory data (interaction rows or retrieved lists); "
+                              "data.source 'sharded' is for retrieval")
         if "listwise" in model.tasks and not candidates.enabled:
             raise ConfigError("model.tasks 'listwise' needs candidate lists: set candidates.retrieval_run")
         if model.use_retrieval_score and not candidates.enabled:

@@ -131,6 +131,14 @@ class RetrievalConfig(Section):
     eval: EvalConfig = setting(factory=EvalConfig, help="full-ranking evaluation")
     export: ExportConfig = setting(factory=ExportConfig, help="the TF Serving export")
 
+    def validate(self):
+        if self.data.sharded and self.model.history.enabled:
+            raise ConfigError("model.history reads each interaction's preceding items, which a stream of shards "
+                              "does not keep in order per user; a sharded data set trains models without history")
+        if self.data.sharded and self.train.warm_start:
+            raise ConfigError("train.warm_start grows in-memory vocabularies; it is not available for a sharded "
+                              "data set yet")
+
     def for_catalogue(self, num_items: int, log=print) -> "RetrievalConfig":
         """This config with its K settings checked against (or, when defaulted, fitted to) the catalogue."""
         train, eval_ = self.train.for_catalogue(num_items, log), self.eval.for_catalogue(num_items, log)

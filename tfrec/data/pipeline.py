@@ -1,6 +1,6 @@
 """tf.data input pipelines: id pairs in, joined feature dicts out.
 
-Interaction tables (in memory) and TFRecord shards (large sets) both become
+Interaction tables (in memory) and TFRecord shards (sharded data sets) both become
 batches of ``user_id``/``item_id`` strings, and one ``FeatureJoin`` adds the
 user's and the item's features and the item's in-batch sampling probability.
 """
@@ -34,15 +34,12 @@ def joined_batches(batches: tf.data.Dataset, join) -> tf.data.Dataset:
     return batches.map(join, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE).with_options(options)
 
 
-def item_sampling_probability(train: pd.DataFrame, item_ids: np.ndarray) -> np.ndarray:
-    """Share of training interactions per item: how often it is an in-batch negative.
-
-    Items without training interactions get the probability of a single
-    interaction, so their log-probability stays finite.
-    """
-    counts = train.item_id.value_counts()
-    values = counts.reindex(item_ids).fillna(1.0).to_numpy(np.float64)
-    return (values / max(len(train), 1)).astype(np.float32)
+def item_sampling_probability(item_counts: pd.Series, item_ids: np.ndarray) -> np.ndarray:
+    """Share of training interactions per item (``item_counts``: id → count): how often it is an in-batch
+    negative. Items without training interactions get the probability of a single interaction, so their
+    log-probability stays finite."""
+    values = item_counts.reindex(item_ids).fillna(1.0).to_numpy(np.float64)
+    return (values / max(int(item_counts.sum()), 1)).astype(np.float32)
 
 
 @dataclasses.dataclass
@@ -53,9 +50,9 @@ class FeatureJoin:
     items: FeatureTable
 
     @classmethod
-    def build(cls, dataset: RecDataset, train: pd.DataFrame, item_vectors: dict | None = None,
+    def build(cls, dataset: RecDataset, item_counts: pd.Series, item_vectors: dict | None = None,
               images: list[bytes] | None = None) -> "FeatureJoin":
-        """The join for a data set and its training split.
+        """The join for a data set and its training interactions counted per item (id → count).
 
         Args:
           item_vectors: cached content vectors, name → ``[num_items, D]`` in
@@ -65,7 +62,8 @@ class FeatureJoin:
             that run inside the tower).
         """
         items = dataset.items.copy()
-        items[SAMPLING_PROBABILITY.removeprefix("item_")] = item_sampling_probability(train, items.item_id.to_numpy())
+        items[SAMPLING_PROBABILITY.removeprefix("item_")] = item_sampling_probability(item_counts,
+                                                                                     items.item_id.to_numpy())
         string_columns = ["title", *dataset.item_categorical]
         if images is not None:
             items["image"] = pd.Series(images, dtype=object).to_numpy()
@@ -107,15 +105,32 @@ def interaction_dataset(
     return joined_batches(ds.batch(batch_size), join)
 
 
-def tfrecord_dataset(files, join: FeatureJoin, batch_size: int, shuffle_seed: int | None = None) -> tf.data.Dataset:
-    """Like ``interaction_dataset`` but streamed from TFRecord interaction shards."""
-    from tfrec.data.tfrecord import read_interactions
+def shard_dataset(files, join: FeatureJoin, batch_size: int, seed: int = 0, shuffle_buffer: int = 100_000,
+                  worker_index: int = 0, num_workers: int = 1, epochs: int | None = None) -> tf.data.Dataset:
+    """Joined batches streamed from interaction shards (:mod:`tfrec.data.tfrecord`), shuffled.
 
-    ds = read_interactions(files)
-    if shuffle_seed is not None:
-        ds = ds.shuffle(100_000, seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda b: {"user_id": b["user_id"], "item_id": b["item_id"]})
-    return joined_batches(ds, join)
+    Worker ``worker_index`` of ``num_workers`` reads every ``num_workers``-th
+    file only (file-level sharding, tf.data's own auto-sharding off); the
+    files are shuffled every pass and interleaved, and records go through a
+    ``shuffle_buffer``: nothing holds the whole set. Endless by default (a
+    training epoch is then a step count); ``epochs`` bounds the passes.
+    """
+    from tfrec.data.tfrecord import interaction_feature_spec
+
+    files = [str(f) for f in files]
+    names = tf.data.Dataset.from_tensor_slices(files)
+    if num_workers > 1:
+        names = names.shard(num_workers, worker_index)
+    names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat(epochs)
+    records = names.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+                               num_parallel_calls=min(len(files), 8), deterministic=True)
+    spec = {name: feature for name, feature in interaction_feature_spec().items() if name.endswith("_id")}
+    batches = (records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+               .batch(batch_size)
+               .map(lambda serialized: tf.io.parse_example(serialized, spec)))
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return joined_batches(batches.with_options(options), join)
 
 
 def id_dataset(ids, key: str, join: FeatureJoin, batch_size: int) -> tf.data.Dataset:

@@ -15,6 +15,11 @@ def load_dataset(config: DataConfig):
         from tfrec.data.movielens import load_movielens_100k
 
         return load_movielens_100k(config.path, skip_bad_rows=config.skip_bad_rows)
+    if config.sharded:
+        from tfrec.errors import DataError
+
+        raise DataError(f"{config.path} is a sharded data set: it streams from its shards and is never loaded "
+                        "whole (tfrec data check prints its manifest)")
     from tfrec.data.tabular import load_tabular
 
     t = config.tabular

@@ -26,9 +26,9 @@ image and id towers each have something to find:
 
 Everything is deterministic by ``seed``: items from one random stream and
 each block of users from its own stream, so :func:`generate` (in memory) and
-:func:`write_tfrecords` (streamed, for tens of millions of interactions with
-memory bounded by ``block_users``) produce the same interactions for the
-same configuration.
+:func:`user_blocks` (streamed, for tens of millions of interactions with
+memory bounded by ``block_users``; what ``tfrec data shard`` writes) produce
+the same interactions for the same configuration.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ NAME = "synthetic"
 ITEM_CATEGORICAL = ("category", "price_band")
 USER_CATEGORICAL = ("region",)
 USER_NUMERIC = ("age",)
-SPLITS = ("train", "val", "test")
 _SAMPLE_CHUNK = 256  # users scored together; bounds the score matrix size
 
 # Topic name, vocabulary, base colour (RGB), shape.
@@ -180,7 +179,7 @@ def _build_world(config: SyntheticConfig, image_folder: str, final_image_folder:
         image = _draw(topics[dominant[i]], config.image_size, config.image_noise, rng)
         name = f"{ids[i]}.png"
         _write_png(image, os.path.join(image_folder, name))
-        paths.append(os.path.join(os.path.abspath(final_image_folder), name))
+        paths.append(os.path.join(final_image_folder, name))
 
     items = pd.DataFrame(
         {
@@ -472,77 +471,12 @@ def load_or_generate(config: SyntheticConfig, cache_folder: str) -> RecDataset:
     return dataset
 
 
-def leave_last_out(interactions: pd.DataFrame) -> pd.Series:
-    """Split name per row: each user's last row is test, second last val, rest train.
-
-    Rows must be grouped by user and time-ordered within a user; users with
-    fewer than three interactions go entirely to train.
-    """
-    sizes = interactions.groupby("user_id", sort=False).size()
-    counts = np.repeat(sizes.to_numpy(), sizes.to_numpy())
-    from_end = counts - 1 - interactions.groupby("user_id", sort=False).cumcount().to_numpy()
-    split = np.full(len(interactions), "train", dtype=object)
-    split[(from_end == 0) & (counts >= 3)] = "test"
-    split[(from_end == 1) & (counts >= 3)] = "val"
-    return pd.Series(split, index=interactions.index)
+def build_world(config: SyntheticConfig, image_folder: str) -> _World:
+    """The item side of the world (latents, catalogue, images written into ``image_folder``), whose
+    ``image_path`` column names the images relative to the folder holding ``image_folder``."""
+    return _build_world(config, image_folder, os.path.basename(os.path.abspath(image_folder)))
 
 
-def write_tfrecords(config: SyntheticConfig, folder: str, shard_size: int = 1_000_000) -> dict:
-    """Streams the data set to ``folder`` without holding all interactions in memory.
-
-    Writes ``interactions/{train,val,test}-NNNNN-of-NNNNN.tfrecord`` (per-user
-    temporal leave-last-out split), ``items.parquet``, ``users.parquet``,
-    ``images/`` and ``manifest.json``, all atomically. Users are generated
-    ``config.block_users`` at a time, so memory is bounded by the block size
-    and the item catalogue, not by the number of interactions.
-
-    Returns:
-      The manifest: config, counts per split, shard paths relative to ``folder``.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from tfrec.data.tfrecord import InteractionShardWriter
-
-    folder = os.path.abspath(folder)
-    with atomic_directory(folder) as tmp:
-        world = _build_world(config, os.path.join(tmp, "images"), os.path.join(folder, "images"))
-        world.items.to_parquet(os.path.join(tmp, "items.parquet"))
-        writers = {
-            s: InteractionShardWriter(os.path.join(tmp, "interactions", s), shard_size) for s in SPLITS
-        }
-        user_writer = None
-        num_users = 0
-        try:
-            for users, interactions in _blocks(config, world):
-                table = pa.Table.from_pandas(users, preserve_index=False)
-                if user_writer is None:
-                    user_writer = pq.ParquetWriter(os.path.join(tmp, "users.parquet"), table.schema)
-                user_writer.write_table(table)
-                num_users += len(users)
-                split = leave_last_out(interactions).to_numpy()
-                for name, writer in writers.items():
-                    writer.write(interactions[split == name])
-            shards = {s: w.close() for s, w in writers.items()}
-        except BaseException:
-            for writer in writers.values():
-                writer.abort()
-            raise
-        finally:
-            if user_writer is not None:
-                user_writer.close()
-        manifest = {
-            "name": NAME,
-            "config": dataclasses.asdict(config),
-            "counts": {s: writers[s].count for s in SPLITS},
-            "num_interactions": sum(writers[s].count for s in SPLITS),
-            "num_users": num_users,
-            "num_items": len(world.items),
-            "shards": {s: [os.path.relpath(p, tmp) for p in shards[s]] for s in SPLITS},
-            "item_categorical": list(ITEM_CATEGORICAL),
-            "user_categorical": list(USER_CATEGORICAL),
-            "user_numeric": list(USER_NUMERIC),
-        }
-        with open(os.path.join(tmp, "manifest.json"), "w") as f:
-            json.dump(manifest, f, indent=2)
-    return manifest
+def user_blocks(config: SyntheticConfig, world: _World) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """``(users, interactions)`` a block of ``config.block_users`` users at a time: what streams."""
+    yield from _blocks(config, world)

@@ -35,6 +35,44 @@ _ID_COLUMNS = ["user_id", "item_id", "timestamp"]
 
 
 @dataclasses.dataclass
+class StreamedTraining:
+    """The training interactions of a sharded data set: not held but streamed from its shards, and what
+    the model needs of them in memory (how often each user and item occurs)."""
+
+    folder: str  # the sharded data set
+    fingerprint: str
+    shards: list
+    user_counts: pd.Series  # user id → training interactions
+    item_counts: pd.Series
+
+    @property
+    def num_train(self) -> int:
+        return int(self.item_counts.sum())
+
+    def save(self, folder: str) -> None:
+        with open(os.path.join(folder, "stream.json"), "w") as f:
+            json.dump({"folder": self.folder, "fingerprint": self.fingerprint, "shards": list(self.shards)}, f,
+                      indent=2)
+        for name in ("user", "item"):
+            counts = getattr(self, f"{name}_counts")
+            pd.DataFrame({"id": counts.index.to_numpy(object), "count": counts.to_numpy(np.int64)}).to_parquet(
+                os.path.join(folder, f"train_{name}_counts.parquet"))
+
+    @classmethod
+    def load(cls, folder: str) -> "StreamedTraining | None":
+        path = os.path.join(folder, "stream.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            meta = json.load(f)
+        counts = {}
+        for name in ("user", "item"):
+            frame = pd.read_parquet(os.path.join(folder, f"train_{name}_counts.parquet"))
+            counts[name] = pd.Series(frame["count"].to_numpy(np.int64), index=frame["id"].astype(str).to_numpy(object))
+        return cls(meta["folder"], meta["fingerprint"], meta["shards"], counts["user"], counts["item"])
+
+
+@dataclasses.dataclass
 class TrainedData:
     """Tables, split and content of one run.
 
@@ -44,6 +82,8 @@ class TrainedData:
       cold_test, cold_items: interactions and ids of the items held out of training entirely.
       item_vectors: cached content vectors, name → ``[num_items, D]`` in item-table order.
       images: encoded image bytes in item-table order, for encoders run inside the tower.
+      stream: for a sharded data set, the streamed training interactions; ``split.train`` then holds only
+        the evaluated users' training interactions (what validation and test exclude as seen).
     """
 
     dataset: RecDataset
@@ -52,10 +92,26 @@ class TrainedData:
     cold_items: np.ndarray | None = None
     item_vectors: dict | None = None
     images: list | None = None
+    stream: StreamedTraining | None = None
+
+    @property
+    def item_counts(self) -> pd.Series:
+        """Training interactions per item (id → count)."""
+        return self.stream.item_counts if self.stream is not None else self.split.train.item_id.value_counts()
+
+    @property
+    def user_counts(self) -> pd.Series:
+        return self.stream.user_counts if self.stream is not None else self.split.train.user_id.value_counts()
+
+    @property
+    def num_train(self) -> int:
+        return self.stream.num_train if self.stream is not None else len(self.split.train)
 
     def fingerprint(self) -> str:
         """A hash of the split's (user, item, time) rows: two runs with the same fingerprint share a split."""
         digest = hashlib.sha256(self.split.method.encode())
+        if self.stream is not None:
+            digest.update(self.stream.fingerprint.encode())
         for part in _PARTS:
             frame = getattr(self.split, part)[_ID_COLUMNS].astype({"user_id": object, "item_id": object})
             digest.update(part.encode())
@@ -85,6 +141,8 @@ class TrainedData:
                 with open(os.path.join(tmp, "cold_items.json"), "w") as f:
                     json.dump([str(i) for i in self.cold_items], f)
             save_content(tmp, self.dataset.items.item_id, self.item_vectors, self.images)
+            if self.stream is not None:
+                self.stream.save(tmp)
             with open(os.path.join(tmp, "meta.json"), "w") as f:
                 json.dump({"split": self.split.method, "sizes": self.split.sizes(),
                            "items": len(self.dataset.items), "fingerprint": self.fingerprint()}, f, indent=2)
@@ -110,10 +168,11 @@ class TrainedData:
                 with open(os.path.join(folder, "cold_items.json")) as f:
                     cold_items = np.array(json.load(f), dtype=object)
             item_vectors, images = load_content(folder)
+            stream = StreamedTraining.load(folder)
         except (OSError, ValueError, KeyError) as e:
             raise RunError(f"{folder}: the run's stored data cannot be read ({type(e).__name__}: {e}); "
                            "train the run again") from None
-        data = cls(dataset, split, cold_test, cold_items, item_vectors, images)
+        data = cls(dataset, split, cold_test, cold_items, item_vectors, images, stream)
         if data.fingerprint() != meta.get("fingerprint"):
             raise RunError(f"{folder}: the stored split does not match its fingerprint; the run's data was "
                            "changed after training")

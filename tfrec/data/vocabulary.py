@@ -60,32 +60,48 @@ def ordered_values(counts: collections.Counter, min_count: int = 1) -> list[str]
     return [v for v, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_count and v != ""]
 
 
-def build_vocabularies(
-    train: pd.DataFrame, dataset: RecDataset, min_count: int = 1
-) -> Vocabularies:
-    """Vocabularies of ids and categorical features seen in ``train``.
+def build_vocabularies(train: pd.DataFrame, dataset: RecDataset, min_count: int = 1, max_size: int = 0
+                       ) -> Vocabularies:
+    """Vocabularies of ids and categorical features seen in ``train`` (see :func:`vocabularies_from_counts`)."""
+    return vocabularies_from_counts(train.user_id.value_counts(), train.item_id.value_counts(), dataset,
+                                    min_count, max_size)
 
-    Categorical values are counted over the users and items that occur in
-    ``train`` (multi-valued item cells split on ``|``), one count per
-    interaction, so rare values of rarely used items do not crowd the table.
+
+def vocabularies_from_counts(user_counts: pd.Series, item_counts: pd.Series, dataset: RecDataset,
+                             min_count: int = 1, max_size: int = 0) -> Vocabularies:
+    """Vocabularies from training interactions counted per user and per item (id → count).
+
+    What a data set too large for memory needs: one streaming pass gives the
+    counts. Ids with fewer than ``min_count`` interactions, and beyond the
+    ``max_size`` most frequent (0: no cap), are out of vocabulary. Categorical
+    values are counted over the users and items that occur in training
+    (multi-valued item cells split on ``|``), one count per interaction, so
+    rare values of rarely used items do not crowd the table.
     """
-    values = {
-        "user_id": ordered_values(collections.Counter(train.user_id), min_count),
-        "item_id": ordered_values(collections.Counter(train.item_id), min_count),
-    }
-    users = dataset.users.set_index("user_id").loc[train.user_id]
+    def ids(counts: pd.Series) -> list[str]:
+        kept = ordered_values(collections.Counter(dict(counts.items())), min_count)
+        return kept[:max_size] if max_size else kept
+
+    values = {"user_id": ids(user_counts), "item_id": ids(item_counts)}
+    users = dataset.users.set_index("user_id").reindex(user_counts.index)
     for column in dataset.user_categorical:
-        values[f"user_{column}"] = ordered_values(collections.Counter(users[column]))
-    items = dataset.items.set_index("item_id").loc[train.item_id]
+        values[f"user_{column}"] = ordered_values(_weighted(users[column], user_counts))
+    items = dataset.items.set_index("item_id").reindex(item_counts.index)
     for column in dataset.item_categorical:
         counts = collections.Counter()
-        for cell, n in collections.Counter(items[column]).items():
+        for cell, n in _weighted(items[column], item_counts).items():
             for value in split_multi_value(cell):
                 counts[value] += n
         values[f"item_{column}"] = ordered_values(counts)
     words = collections.Counter()
-    for title, n in collections.Counter(items["title"]).items():
+    for title, n in _weighted(items["title"], item_counts).items():
         for word in title_words(title):
             words[word] += n
     values["item_title"] = ordered_values(words)
     return Vocabularies(values)
+
+
+def _weighted(cells: pd.Series, counts: pd.Series) -> collections.Counter:
+    """Each distinct cell value with the summed ``counts`` of the rows holding it."""
+    frame = pd.DataFrame({"cell": cells.fillna("").astype(str).to_numpy(), "n": counts.to_numpy()})
+    return collections.Counter(dict(frame.groupby("cell", sort=False).n.sum().items()))

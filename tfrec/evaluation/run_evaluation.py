@@ -40,13 +40,15 @@ def _evaluate(run: RunFolder, log) -> dict:
     model = exp.load_model(run)
     ks, batch_size = tuple(exp.config.eval.ks), exp.config.eval.batch_size
     test = exp.split.test
+    test = test[test.user_id.isin(set(exp.evaluation_users("test")))]
     histories = exp.query_histories(exp.seen_before_test())
     items = warm_items(exp)
     eval_set = EvaluationSet.from_frames(
         seen=exp.seen_before_test(), target=test, user_ids=test.user_id.unique(), item_ids=items
     )
+    popularity = PopularityBaseline(items).fit_counts(exp.data.item_counts)
     results = {"warm": {
-        "popularity": evaluate(PopularityBaseline(items).fit(exp.split.train).score, eval_set, ks, batch_size),
+        "popularity": evaluate(popularity.score, eval_set, ks, batch_size),
         exp.config.name: evaluate(EmbeddingScorer(model, exp.join, items, histories=histories),
                                   eval_set, ks, batch_size),
     }}

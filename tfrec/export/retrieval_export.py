@@ -133,7 +133,7 @@ def build_service(exp, model, max_k: int, exclude_seen: bool) -> RetrievalServic
     embeddings = candidate_embeddings(model.candidate_tower, exp.join, item_ids)
     index = tfrs.layers.factorized_top_k.BruteForce(k=min(max_k, len(item_ids)))
     index.index(embeddings, tf.constant(item_ids.astype(str).astype(object)))
-    seen = SeenItems(exp.dataset.interactions) if exclude_seen else None
+    seen = SeenItems(exp.every_interaction()) if exclude_seen else None
     length = exp.config.model.history.length
     histories = UserHistories(exp.dataset.interactions, length) if length else None
     return RetrievalService(model.query_tower, exp.join.users, index, len(item_ids), max_k, seen,

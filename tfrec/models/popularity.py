@@ -57,10 +57,16 @@ class PopularityBaseline:
         if not isinstance(interactions, pd.DataFrame) or "item_id" not in interactions.columns:
             got = list(interactions.columns) if isinstance(interactions, pd.DataFrame) else type(interactions).__name__
             raise ValueError(f"interactions must be a DataFrame with an item_id column; got {got}")
-        codes = self.item_ids.get_indexer(interactions["item_id"].astype(str).to_numpy(dtype=object))
+        return self.fit_counts(interactions["item_id"].astype(str).value_counts())
+
+    def fit_counts(self, item_counts: pd.Series) -> "PopularityBaseline":
+        """The same from interactions already counted per item (id → count): what a data set streamed
+        from shards has."""
+        codes = self.item_ids.get_indexer(item_counts.index.to_numpy(dtype=object).astype(str))
+        values = item_counts.to_numpy(np.int64)
         known = codes >= 0
-        self.unknown_items = int((~known).sum())
-        self.counts = np.bincount(codes[known], minlength=self.num_items).astype(np.int64)
+        self.unknown_items = int(values[~known].sum())
+        self.counts = np.bincount(codes[known], weights=values[known], minlength=self.num_items).astype(np.int64)
         row = np.log1p(self.counts) if self.log else self.counts
         self._row = row.astype(np.float32)
         self._row.flags.writeable = False

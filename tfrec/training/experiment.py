@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 
 from tfrec.cache import cache_dir
@@ -22,7 +23,8 @@ from tfrec.data.schema import SchemaError
 from tfrec.data.sources import load_dataset
 from tfrec.data.splits import drop_latest, hold_out_items, make_split
 from tfrec.data.trained_data import TrainedData
-from tfrec.data.vocabulary import Vocabularies, build_vocabularies
+from tfrec.data.vocabulary import Vocabularies, vocabularies_from_counts
+from tfrec.errors import RunError
 from tfrec.models.retrieval import RetrievalModel
 from tfrec.models.towers import build_candidate_tower, build_query_tower
 from tfrec.run_folder import RunFolder
@@ -52,19 +54,14 @@ class Experiment:
         experiment carries the checked one, which is what the run saves.
         """
         run = RunFolder(run)
-        dataset, report = load_dataset(config.data)
+        if config.data.sharded:
+            data, report = cls._sharded(config, log), None
+        else:
+            data, report = cls._in_memory(config)
+        dataset = data.dataset
         config = config.for_catalogue(len(dataset.items), log=log)
-        interactions, cold = dataset.interactions, {}
-        if config.data.cold_item_fraction:
-            interactions, cold_test, cold_items = hold_out_items(
-                interactions, config.data.cold_item_fraction, seed=config.data.cold_item_seed)
-            cold = {"cold_test": cold_test, "cold_items": cold_items}
-        interactions = drop_latest(interactions, config.data.drop_latest)
-        kwargs = ({"test_fraction": config.data.test_fraction, "val_fraction": config.data.val_fraction}
-                  if config.data.split == "random" else {})
-        split = make_split(interactions, config.data.split, seed=config.train.seed, **kwargs)
-        data = TrainedData(dataset, split, **cold)
-        vocabs = build_vocabularies(split.train, dataset)
+        vocabs = vocabularies_from_counts(data.user_counts, data.item_counts, dataset,
+                                          config.data.vocabulary.min_count, config.data.vocabulary.max_size)
         if vocabs.empty():
             log(f"left out of the model, no values in the training data: {', '.join(vocabs.empty())}")
         if getattr(config.train, "warm_start", ""):  # continuous training: the trained run's vocabularies, grown
@@ -92,6 +89,26 @@ class Experiment:
                 data = dataclasses.replace(data, images=images)
         return cls.assemble(config, data, vocabs, report, featurizer)
 
+    @staticmethod
+    def _in_memory(config) -> tuple[TrainedData, object]:
+        dataset, report = load_dataset(config.data)
+        interactions, cold = dataset.interactions, {}
+        if config.data.cold_item_fraction:
+            interactions, cold_test, cold_items = hold_out_items(
+                interactions, config.data.cold_item_fraction, seed=config.data.cold_item_seed)
+            cold = {"cold_test": cold_test, "cold_items": cold_items}
+        interactions = drop_latest(interactions, config.data.drop_latest)
+        kwargs = ({"test_fraction": config.data.test_fraction, "val_fraction": config.data.val_fraction}
+                  if config.data.split == "random" else {})
+        split = make_split(interactions, config.data.split, seed=config.train.seed, **kwargs)
+        return TrainedData(dataset, split, **cold), report
+
+    @staticmethod
+    def _sharded(config, log) -> TrainedData:
+        from tfrec.data.sharded import ShardedDataset, training_data
+
+        return training_data(ShardedDataset.open(config.data.path), config.data.eval_users, config.train.seed, log)
+
     @classmethod
     def from_run(cls, run, log=print) -> "Experiment":
         """The experiment of a finished run, from its folder alone."""
@@ -110,7 +127,7 @@ class Experiment:
 
     @classmethod
     def assemble(cls, config, data: TrainedData, vocabs: Vocabularies, report=None, featurizer=None) -> "Experiment":
-        join = FeatureJoin.build(data.dataset, data.split.train, item_vectors=data.item_vectors, images=data.images)
+        join = FeatureJoin.build(data.dataset, data.item_counts, item_vectors=data.item_vectors, images=data.images)
         return cls(config, data, vocabs, join, report, featurizer)
 
     def save(self, run) -> None:
@@ -152,8 +169,54 @@ class Experiment:
         """The whole catalogue, in the order of the item table: the retrieval corpus."""
         return self.dataset.items.item_id.to_numpy()
 
+    def every_interaction(self) -> pd.DataFrame:
+        """``(user_id, item_id)`` of every interaction of the data set: what an export excludes as seen.
+
+        A sharded data set's are streamed from its shards (which must be the
+        ones the run was trained on); the ids are interned, so the frame
+        holds references, not a string per row.
+        """
+        stream = self.data.stream
+        if stream is None:
+            return self.dataset.interactions[["user_id", "item_id"]]
+        from tfrec.data.sharded import PARTS, ShardedDataset
+
+        data = ShardedDataset.open(stream.folder)
+        if data.fingerprint != stream.fingerprint:
+            raise RunError(f"the sharded data set {stream.folder} changed since the run was trained on it; "
+                           "export needs its interactions (the seen items): train the run again, or set "
+                           "export.exclude_seen: false")
+        interned: dict[str, str] = {}
+        users, items = [], []
+        for part in PARTS:
+            for batch in data.batches(part):
+                users.append(np.array([interned.setdefault(u, u) for u in batch["user_id"]], dtype=object))
+                items.append(np.array([interned.setdefault(i, i) for i in batch["item_id"]], dtype=object))
+        return pd.DataFrame({"user_id": np.concatenate(users) if users else np.array([], object),
+                             "item_id": np.concatenate(items) if items else np.array([], object)})
+
     def seen_before_test(self) -> pd.DataFrame:
         return pd.concat([self.split.train, self.split.val], ignore_index=True)
+
+    def train_dataset(self, global_batch: int, seed: int, worker: tuple[int, int] = (0, 1)):
+        """Shuffled, joined training batches: the in-memory split, or the shards streamed (endless, each
+        worker ``(index, count)`` reading its own files)."""
+        from tfrec.data.pipeline import interaction_dataset, shard_dataset
+
+        stream = self.data.stream
+        if stream is None:
+            return interaction_dataset(self.split.train, self.join, global_batch, shuffle_seed=seed,
+                                       row_features=self.train_features())
+        return shard_dataset(stream.shards, self.join, global_batch, seed, self.config.data.shuffle_buffer, *worker)
+
+    def evaluation_users(self, part: str) -> np.ndarray:
+        """The users validation (``val``) or test ranks the catalogue for: every one with a target, or the
+        seeded sample of ``data.eval_users`` of them (a sharded data set holds only its sample)."""
+        users = np.sort(pd.unique(getattr(self.split, part).user_id.to_numpy(object)))
+        size = self.config.data.eval_users
+        if self.data.stream is not None or not size or len(users) <= size:
+            return users
+        return np.sort(np.random.default_rng(self.config.train.seed).choice(users, size=size, replace=False))
 
     def train_features(self) -> dict | None:
         """Per-row features of the training split beyond the ids: each row's history, when read."""
@@ -170,7 +233,7 @@ class Experiment:
     def build_model(self) -> RetrievalModel:
         m = self.config.model
         return RetrievalModel(
-            build_query_tower(self.dataset, self.vocabs, self.split.train.user_id.to_numpy(), m, self.item_vectors),
+            build_query_tower(self.dataset, self.vocabs, self.data.user_counts.index.to_numpy(), m, self.item_vectors),
             build_candidate_tower(self.dataset, self.vocabs, m, self.tower_featurizer()),
             temperature=m.temperature,
             logq_correction=m.logq_correction,
@@ -191,7 +254,7 @@ class Experiment:
         run = RunFolder(run)
         model = self.build_model()
         batch = next(iter(id_dataset(self.item_ids[:2], "item_id", self.join, 2)))
-        batch.update(next(iter(id_dataset(self.split.train.user_id[:2], "user_id", self.join, 2))))
+        batch.update(next(iter(id_dataset(self.dataset.users.user_id[:2], "user_id", self.join, 2))))
         if self.config.model.history.enabled:
             batch[HISTORY] = tf.fill([2, self.config.model.history.length], "")
         model.query_tower(batch), model.candidate_tower(batch)

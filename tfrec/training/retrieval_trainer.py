@@ -19,6 +19,7 @@ writes the run folder (the others prepare into a scratch folder).
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 
 import tensorflow as tf
@@ -95,12 +96,19 @@ def _train(config: RetrievalConfig, run: RunFolder, claim, strategy: tf.distribu
         shards = [len(getattr(v, "variables", [v])) for v in _unique(model.trainable_variables)]
         log(f"parameter servers hold {len(shards)} variables, {sum(n > 1 for n in shards)} of them sharded "
             f"(largest in {max(shards)} parts)")
-    train_ds = interaction_dataset(exp.split.train, exp.join, global_batch, shuffle_seed=train.seed,
-                                   row_features=exp.train_features())
     steps_per_epoch = None
-    if parameter_server:  # workers pull batches from an endless dataset; an epoch is a step count
-        steps_per_epoch = math.ceil(len(exp.split.train) / global_batch)
-        train_ds = train_ds.repeat()
+    reading = None
+    if exp.data.stream is not None:  # shards stream endlessly; an epoch is a step count, the same on every worker
+        index, count = _worker(strategy)
+        reading = exp.data.stream.shards[index::count]
+        log(f"streaming {len(reading)} of {len(exp.data.stream.shards)} training shard(s)")
+        train_ds = exp.train_dataset(global_batch, train.seed, (index, count))
+        steps_per_epoch = math.ceil(exp.data.num_train / global_batch)
+    else:
+        train_ds = exp.train_dataset(global_batch, train.seed)
+        if parameter_server:  # workers pull batches from an endless dataset; an epoch is a step count
+            steps_per_epoch = math.ceil(exp.data.num_train / global_batch)
+            train_ds = train_ds.repeat()
     k = train.monitor_k
     validation = RankingValidation(val_set, exp.join, exp.item_ids, k=k, epochs=train.epochs, log=log,
                                    histories=exp.query_histories(exp.split.train))
@@ -115,8 +123,10 @@ def _train(config: RetrievalConfig, run: RunFolder, claim, strategy: tf.distribu
         write_item_projector(run.tensorboard_dir, embeddings, exp.dataset.items)
 
     summary = result.summary()
+    if reading is not None:
+        summary["training_shards"] = [os.path.basename(f) for f in reading]
     summary.update(replicas=strategy.num_replicas_in_sync, global_batch=global_batch,
-                   train_examples_per_second=round(result.epochs_this_run * len(exp.split.train)
+                   train_examples_per_second=round(result.epochs_this_run * exp.data.num_train
                                                    / max(result.seconds, 1e-9), 1))
     if chief:
         claim.finish(summary)
@@ -130,6 +140,7 @@ def held_out_set(exp: Experiment, part: str) -> EvaluationSet:
     split = exp.split
     seen = split.train if part == "val" else exp.seen_before_test()
     target = getattr(split, part)
+    target = target[target.user_id.isin(set(exp.evaluation_users(part)))]
     name = "validation" if part == "val" else "test"
     if not len(target):
         if exp.config.data.split == "random":
@@ -151,14 +162,24 @@ def held_out_set(exp: Experiment, part: str) -> EvaluationSet:
                         "items are never recommended") from None
 
 
+def _worker(strategy) -> tuple[int, int]:
+    """``(index, count)`` of this process among the workers that read training files."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    readers = [(kind, i) for kind in ("chief", "worker") for i in range(len(cluster.get(kind, [])))]
+    if len(readers) < 2:
+        return 0, 1
+    return readers.index((resolver.task_type, resolver.task_id)), len(readers)
+
+
 def _build(model, exp: Experiment) -> None:
     """Creates the towers' and the optimizer's variables before ``fit``.
 
     BackupAndRestore restores into existing variables, and a warm start
     copies into them.
     """
-    rows = exp.split.train.iloc[:2]
     features = exp.train_features()
+    rows = exp.split.train.iloc[:2] if features else exp.dataset.interactions.iloc[:2]
     row_features = {name: values[:2] for name, values in features.items()} if features else None
     batch = next(iter(interaction_dataset(rows, exp.join, 2, row_features=row_features)))
     model.query_tower(batch)
