@@ -61,15 +61,15 @@ class ContentConfig:
     weights train too).
     text: ``TextEncoderConfig`` fields (``preset: minilm|tiny|DIR``,
     ``sequence_length``, ``pooling``); empty to leave text out.
-    image: ``ImageEncoderConfig`` fields (``variant: b0|tiny``, ``image_size``,
-    ``weights``); empty to leave images out.
+    image: ``ImageEncoderConfig`` fields (``variant: lite0|b0|tiny``, ``image_size``,
+    ``weights``, ``random_init``); empty to leave images out.
     modality_dropout: share of training examples whose text (and, separately,
     image) is hidden, so items without one still embed well.
     """
 
     mode: str = "none"
     text: dict = dataclasses.field(default_factory=lambda: {"preset": "minilm", "sequence_length": 128})
-    image: dict = dataclasses.field(default_factory=lambda: {"variant": "b0", "image_size": 224})
+    image: dict = dataclasses.field(default_factory=lambda: {"variant": "lite0", "image_size": 224})
     projection_dim: int = 64
     modality_dropout: float = 0.1
     encode_batch_size: int = 64

