@@ -116,3 +116,18 @@ def test_a_storage_size_that_disagrees_with_the_pickle_is_refused(tmp_path):
 def test_a_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_legacy_state_dict(str(tmp_path / "nope.pth"))
+
+
+def test_a_view_larger_than_its_storage_is_refused(tmp_path, monkeypatch):
+    import tests.encoders.legacy_torch_files as files
+
+    parts = files._tensor_parts
+
+    def zero_stride_giant(name, value, transposed, index):
+        storage, _, _, _ = parts(name, value, transposed, index)
+        return storage, 0, [10**6, 10**6], [0, 0]  # 10^12 elements read from one: never allocated
+
+    monkeypatch.setattr(files, "_tensor_parts", zero_stride_giant)
+    path = write_legacy(tmp_path / "giant.pth", {"w": np.ones(2, np.float32)})
+    with pytest.raises(TorchFileError, match=r"giant\.pth: tensor w of shape \(1000000, 1000000\) has more elements"):
+        read_legacy_state_dict(path)

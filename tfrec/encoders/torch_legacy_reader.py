@@ -141,6 +141,8 @@ def _materialise(name: str, tensor: _PendingTensor) -> np.ndarray:
         raise TorchFileError(f"tensor {name}: negative size, stride or offset")
     if 0 in size:
         return np.zeros(size, storage.dtype)
+    if int(np.prod(size, dtype=np.int64)) > storage.size:  # a state dict holds no broadcast views
+        raise TorchFileError(f"tensor {name} of shape {size} has more elements than its storage ({storage.size})")
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
     if last >= storage.size:
         raise TorchFileError(f"tensor {name} reaches element {last} of a storage of {storage.size}")
