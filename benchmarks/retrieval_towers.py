@@ -19,6 +19,7 @@ user's last interaction in test. Models:
                     items are ranked from the image alone
   image-only-rand   the same network with random weights: what the ImageNet weights are worth
   sequential        multimodal + the user's last 20 items through a causal Transformer
+  sequential-b0     the same with the random-weight EfficientNet-B0 at 160 px
 
 Warm: full ranking over the catalogue, seen items excluded. Cold: the held-out
 items ranked among themselves for their users, next to random scores.
@@ -65,6 +66,7 @@ VARIANTS = {
     "image-only": {**IMAGE_ONLY, "model.content.image": LITE0},
     "image-only-rand": {**IMAGE_ONLY, "model.content.image": {**LITE0, "random_init": True}},
     "sequential": {"model.history.length": 20, "model.content.image": LITE0},
+    "sequential-b0": {"model.history.length": 20, "model.content.image": {"variant": "b0", "image_size": 160}},
 }
 
 
