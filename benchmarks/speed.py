@@ -75,7 +75,7 @@ def encoder_rates(seconds: float) -> dict[str, tuple[float, float]]:
     texts = tf.constant(["a quiet film about a lighthouse keeper and the storm that changes him"] * 64)
     text_step = tf.function(lambda: text(texts))
     text_rate = 64 / timed(lambda: text_step().numpy(), seconds)
-    image = build_image_encoder(ImageEncoderConfig(image_size=224))
+    image = build_image_encoder(ImageEncoderConfig(variant="b0", image_size=224))
     jpegs = tf.constant(sample_jpegs(32))
     image_step = tf.function(lambda: image(jpegs))
     image_rate = 32 / timed(lambda: image_step().numpy(), seconds)

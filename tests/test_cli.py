@@ -67,3 +67,18 @@ def test_unknown_config_key_names_the_key(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "epoch" in err and "train" in err and str(config) in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_image_weights_file_is_a_user_error(tiny_config_path, tmp_path, capsys):
+    import yaml
+
+    weights = tmp_path / "lite0.pth"
+    weights.write_bytes(b"\x80\x02cposix\nsystem\nq\x00.")  # a pickle naming os.system: never run
+    values = yaml.safe_load(tiny_config_path.read_text())
+    values["model"]["content"] = {"mode": "cached", "text": None,
+                                  "image": {"variant": "lite0", "image_size": 32, "weights": str(weights)}}
+    config = tmp_path / "bad_weights.yaml"
+    config.write_text(yaml.safe_dump(values))
+    assert main(["train", "--config", str(config), "--run", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert f"{weights}: " in err and "posix.system is not allowed" in err and "Traceback" not in err

