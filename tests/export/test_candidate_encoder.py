@@ -71,3 +71,16 @@ def test_content_changes_the_embedding_of_an_unknown_item(exported):
               **{c: items[c].tolist() for c in exp.dataset.item_categorical}}
     out = sig(**{k: tf.constant(v) for k, v in inputs.items()})["embedding"].numpy()
     assert not np.allclose(out[0], out[1], atol=1e-3)  # same id, different content
+
+
+def test_rows_sharing_an_id_are_embedded_from_their_own_content(exported):
+    exp, _, path = exported
+    sig = tf.saved_model.load(str(path)).signatures["serving_default"]
+    items = exp.dataset.items.head(2)
+    images = read_image_bytes(items.image_path)
+    together = sig(item_id=tf.constant(["", ""]), text=tf.constant(items.text.tolist()),
+                   image=tf.constant(images))["embedding"].numpy()
+    alone = [sig(item_id=tf.constant([""]), text=tf.constant([text]), image=tf.constant([image]))["embedding"].numpy()[0]
+             for text, image in zip(items.text, images)]
+    assert not np.allclose(together[0], together[1], atol=1e-3)
+    np.testing.assert_allclose(together, np.stack(alone), rtol=1e-4, atol=1e-5)

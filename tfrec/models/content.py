@@ -75,8 +75,9 @@ def export_encoder_modules(config: ContentConfig, folder: str) -> dict[str, str]
 class ContentFeaturizer(keras.layers.Layer):
     """``{item_id, item_text, item_image}`` → ``{item_text_vector, item_image_vector}``.
 
-    Items repeated in a batch (popular items often are) are encoded once and
-    the vectors gathered back, which is what keeps live encoders affordable.
+    In training, items repeated in a batch (popular items often are) are
+    encoded once and the vectors gathered back, which is what keeps live
+    encoders affordable; at inference every row is encoded as sent.
     Undecodable or empty images give zero vectors (read as "missing").
     """
 
@@ -95,6 +96,11 @@ class ContentFeaturizer(keras.layers.Layer):
         return ["item_id", *(RAW_FEATURES[m] for m in self.encoders)]
 
     def call(self, features, training=False):
+        # In training the join looked content up by id, so one id is one content; a request (a new item,
+        # an unknown id such as "") may send different content under one id, and each row is encoded.
+        if not training:
+            return {VECTOR_FEATURES[m]: encoder(features[RAW_FEATURES[m]], training=False)
+                    for m, encoder in self.encoders.items()}
         first, position = distinct_rows(features["item_id"])
         out = {}
         for modality, encoder in self.encoders.items():
