@@ -23,7 +23,8 @@ for path, pairs in json.load(open(sys.argv[1])):
     inputs = {"user_id": tf.constant(pairs["user_id"]), "item_id": tf.constant(pairs["item_id"])}
     if "retrieval_score" in pairs:
         inputs["retrieval_score"] = tf.constant(pairs["retrieval_score"], tf.float32)
-    results.append({name: value.numpy().tolist() for name, value in signature(**inputs).items()})
+    results.append({name: value.numpy().tolist() for name, value in signature(**inputs).items()
+                    if value.dtype != tf.string})  # the float outputs; explanations have their own test
 print(json.dumps(results))
 """
 
@@ -73,7 +74,8 @@ def test_fresh_process_gives_the_in_memory_scores(tiny_ranking_run, tiny_listwis
         cases.append((path, pairs))
         want = in_memory(exp, model, users, items, scores)
         assert set(want) == outputs
-        expected.append(want)
+        # A ranker with a history also explains its scores (tested on their own below).
+        expected.append((want, {"because_score"} if exp.config.model.history.length else set()))
         # TF Serving warm-up records match the signature.
         requests = read_warmup_requests(path)
         assert requests and set(requests[0].predict_log.request.inputs) == set(pairs)
@@ -81,8 +83,8 @@ def test_fresh_process_gives_the_in_memory_scores(tiny_ranking_run, tiny_listwis
     result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(tmp_path / "cases.json")],
                             capture_output=True, text=True, check=True, cwd=os.getcwd())
     exported = json.loads(result.stdout.strip().splitlines()[-1])
-    for got, want in zip(exported, expected):
-        assert set(got) == set(want)
+    for got, (want, explained) in zip(exported, expected):
+        assert set(got) == set(want) | explained
         for name in want:
             np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5)
         assert np.isfinite(got["score"]).all()
@@ -131,3 +133,41 @@ def test_history_signature_reads_the_given_items(tiny_listwise_run, tmp_path):
     assert not np.allclose(got, default)
     empty = loaded.signatures["with_history"](**ids, history=tf.zeros([len(users), 0], tf.string))["score"]
     assert np.isfinite(empty.numpy()).all()
+
+
+def test_each_pair_names_the_history_item_its_score_owes_most_to(tiny_listwise_run, tmp_path):
+    """``because`` is an item of the pair's history; without it the pair scores exactly
+    ``because_score`` lower, and without any other single item no lower than that."""
+    import tensorflow as tf
+
+    from tfrec.data.history import latest_items
+    from tfrec.export.explanations import BECAUSE, BECAUSE_SCORE
+
+    exp = RankingExperiment.from_run(str(tiny_listwise_run), **QUIET)
+    signature = tf.saved_model.load(export_ranking(exp, exp.load_model(str(tiny_listwise_run)),
+                                                   str(tmp_path))).signatures["with_history"]
+    users, items = pairs_of(exp)
+    stored = latest_items(exp.base.dataset.interactions, 4)
+    histories = [[i for i in stored.get(u, []) if i] for u in users]
+    width = max(map(len, histories))
+
+    def score(history_rows):
+        rows = np.array([[""] * (width - len(h)) + h for h in history_rows], dtype=object)
+        return {k: v.numpy() for k, v in signature(
+            user_id=tf.constant(users), item_id=tf.constant(items), retrieval_score=tf.zeros([len(users)]),
+            history=tf.constant(rows)).items()}
+
+    out = score(histories)
+    named = out[BECAUSE].astype(str)
+    assert named.shape == (len(users),) and any(named)
+    for position in range(width):
+        shorter = [h[:position] + h[position + 1:] if position < len(h) else h for h in histories]
+        drop = out["score"] - score(shorter)["score"]
+        for row, history in enumerate(histories):
+            if position >= len(history) or history.count(history[position]) > 1:
+                continue
+            if history[position] == named[row]:
+                np.testing.assert_allclose(drop[row], out[BECAUSE_SCORE][row], rtol=1e-3, atol=1e-5)
+            else:
+                assert drop[row] <= out[BECAUSE_SCORE][row] + 1e-5
+    assert all(not n for n, h in zip(named, histories) if not h)

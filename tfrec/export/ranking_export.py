@@ -11,7 +11,9 @@ Signature ``serving_default``:
 Signature ``with_history`` (rankers with a history encoder): also ``history``
 string [B, H], each pair's user's latest items (newest last, padded with "").
 ``serving_default`` then uses each user's stored history (their latest items
-in the data set), like the retrieval export.
+in the data set), like the retrieval export, and both signatures also output
+``because`` string [B] and ``because_score`` float32 [B]: the history item the
+pair's ``score`` owes most to (:mod:`tfrec.export.explanations`).
 
 The user's and the item's features (attributes, categories, title words,
 cached content vectors) are looked up inside the model from the ids, as in
@@ -30,11 +32,12 @@ import pandas as pd
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from tfrec.data.history import HISTORY, PAD
+from tfrec.data.history import HISTORY
+from tfrec.export.explanations import fixed_length, reasons, repeat_rows, without_each
 from tfrec.export.retrieval_export import UserHistories
 from tfrec.export.versions import new_version
 from tfrec.export.warmup import write_warmup_requests
-from tfrec.models.ranking import RETRIEVAL_SCORE
+from tfrec.models.ranking import RETRIEVAL_SCORE, SCORE
 
 MODEL_NAME = "ranking"
 INFO_ASSET = os.path.join("assets.extra", "ranking.json")
@@ -91,11 +94,19 @@ class RankingService(tf.Module):
         if self.history_length:
             if history is None:
                 history = self.histories(features["user_id"])
-            # A leading pad column makes an empty history [B, 0] a valid [B, 1] one.
-            history = tf.concat([tf.fill([tf.shape(history)[0], 1], PAD), history], axis=1)
-            features[HISTORY] = history[:, -self.history_length:]
+            features[HISTORY] = fixed_length(history, self.history_length)
         outputs = self.model.serving_outputs(self.model(features, training=False))
+        if self.history_length:
+            outputs.update(self._reasons(features, outputs[SCORE]))
         return {name: tf.identity(value, name=name) for name, value in outputs.items()}
+
+    def _reasons(self, features, score):
+        """``because``/``because_score`` of each pair: each history item removed in turn."""
+        length, history = self.history_length, features[HISTORY]
+        without = repeat_rows(features, length)
+        without[HISTORY] = without_each(history, length)
+        scores = self.model.serving_outputs(self.model(without, training=False))[SCORE]
+        return reasons(history, score, tf.reshape(scores, [-1, length]))
 
 
 def ranking_warmup_requests(user_ids, item_ids, with_score: bool, batch_sizes=(1, 8, 64)):

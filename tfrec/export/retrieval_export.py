@@ -6,7 +6,10 @@ Signature ``serving_default``:
 Signature ``with_history`` (models with a history encoder): also ``history``
 string [B, L] — the user's latest items, newest last, padded with "" — so a
 client's fresh events change the recommendations at once. ``serving_default``
-uses each user's stored history (their latest items in the data set).
+uses each user's stored history (their latest items in the data set). Both
+signatures of such a model also output ``because`` string [B, k] and
+``because_score`` float32 [B, k]: the history item each recommendation owes
+most to, and how much lower it scores without it (:mod:`tfrec.export.explanations`).
 
 The user's features are looked up inside the model from its id, so a client
 sends only the id; an unknown id uses the out-of-vocabulary embedding and
@@ -29,10 +32,12 @@ import tensorflow_recommenders as tfrs
 from tfrec.data.feature_table import FeatureTable
 from tfrec.data.history import HISTORY, PAD, latest_items
 from tfrec.evaluation.embedding_scorer import candidate_embeddings
+from tfrec.export.explanations import fixed_length, reasons, repeat_rows, without_each
 from tfrec.export.versions import new_version
 from tfrec.export.warmup import retrieval_warmup_requests, write_warmup_requests
 
 ITEMS_ASSET = os.path.join("assets.extra", "items.json")
+INFO_ASSET = os.path.join("assets.extra", "retrieval.json")  # what a client needs to know: history length, max_k
 
 
 class SeenItems(tf.Module):
@@ -76,15 +81,33 @@ class UserHistories(tf.Module):
         return tf.gather(self._histories, self._row.lookup(user_ids))
 
 
+class ItemVectors(tf.Module):
+    """The index's candidate embeddings, by item id (to rescore the recommended items)."""
+
+    def __init__(self, item_ids: np.ndarray, embeddings: tf.Tensor):
+        super().__init__()
+        ids = tf.constant(np.asarray(item_ids).astype(str).astype(object), tf.string)
+        self._row = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(ids, tf.range(len(item_ids), dtype=tf.int64)), default_value=0)
+        self._vectors = tf.Variable(embeddings, trainable=False)
+
+    def __call__(self, item_ids: tf.Tensor) -> tf.Tensor:
+        return tf.gather(self._vectors, self._row.lookup(item_ids))
+
+
 class RetrievalService(tf.Module):
-    """User id (and recent items) → top-k item ids and scores; the object behind the SavedModel."""
+    """User id (and recent items) → top-k item ids and scores; the object behind the SavedModel.
+
+    With a history, every recommendation also says which history item it owes
+    most to (:mod:`tfrec.export.explanations`).
+    """
 
     def __init__(self, query_tower, users: FeatureTable, index: tfrs.layers.factorized_top_k.BruteForce,
                  num_items: int, max_k: int, seen: SeenItems | None, histories: UserHistories | None = None,
-                 history_length: int = 0):
+                 history_length: int = 0, item_vectors: ItemVectors | None = None):
         super().__init__()
         self.query_tower, self.users, self.index, self.seen = query_tower, users, index, seen
-        self.histories, self.history_length = histories, history_length
+        self.histories, self.history_length, self.item_vectors = histories, history_length, item_vectors
         self.max_k = min(max_k, num_items)
         self.fetch_k = min(num_items, self.max_k + (seen.max_count if seen else 0) + history_length)
 
@@ -105,8 +128,8 @@ class RetrievalService(tf.Module):
                                             message="history must have one row per user_id")]
         with tf.control_dependencies(checks):
             # A leading pad column makes an empty history [B, 0] a valid [B, 1] one.
-            history = tf.concat([tf.fill([tf.shape(history)[0], 1], PAD), history], axis=1)
-        return self._top_k(user_id, history[:, -self.history_length:], k)
+            history = fixed_length(history, self.history_length)
+        return self._top_k(user_id, history, k)
 
     def _top_k(self, user_id, history, k):
         checks = [
@@ -117,7 +140,8 @@ class RetrievalService(tf.Module):
             features = {"user_id": user_id, **self.users(user_id)}
             if history is not None:
                 features[HISTORY] = history
-            scores, ids = self.index(self.query_tower(features), k=self.fetch_k)
+            query = self.query_tower(features)
+            scores, ids = self.index(query, k=self.fetch_k)
         if self.seen is not None:
             seen = self.seen(user_id)
             if history is not None:
@@ -125,7 +149,19 @@ class RetrievalService(tf.Module):
             is_seen = tf.reduce_any(tf.equal(ids[:, :, None], seen[:, None, :]), axis=-1)
             scores = tf.where(is_seen, tf.fill(tf.shape(scores), -np.inf), scores)
         top_scores, order = tf.math.top_k(scores, k=k)
-        return {"item_ids": tf.gather(ids, order, batch_dims=1), "scores": top_scores}
+        out = {"item_ids": tf.gather(ids, order, batch_dims=1), "scores": top_scores}
+        if history is not None and self.item_vectors is not None:
+            out.update(self._reasons(features, history, out["item_ids"], top_scores))
+        return out
+
+    def _reasons(self, features, history, item_ids, scores):
+        """``because``/``because_score`` of each recommendation: each history item removed in turn."""
+        length = self.history_length
+        without = repeat_rows({**features, HISTORY: history}, length)
+        without[HISTORY] = without_each(history, length)
+        queries = tf.reshape(self.query_tower(without), [tf.shape(history)[0], length, -1])  # [B, L, D]
+        vectors = self.item_vectors(item_ids)  # [B, K, D]
+        return reasons(history, scores, tf.einsum("bld,bkd->blk", queries, vectors))
 
 
 def build_service(exp, model, max_k: int, exclude_seen: bool) -> RetrievalService:
@@ -136,8 +172,9 @@ def build_service(exp, model, max_k: int, exclude_seen: bool) -> RetrievalServic
     seen = SeenItems(exp.every_interaction()) if exclude_seen else None
     length = exp.config.model.history.length
     histories = UserHistories(exp.dataset.interactions, length) if length else None
+    vectors = ItemVectors(item_ids, embeddings) if length else None
     return RetrievalService(model.query_tower, exp.join.users, index, len(item_ids), max_k, seen,
-                            histories, length)
+                            histories, length, vectors)
 
 
 def export_retrieval(exp, model, base: str, version: int | None = None, max_k: int = 100,
@@ -153,6 +190,8 @@ def export_retrieval(exp, model, base: str, version: int | None = None, max_k: i
         items = exp.dataset.items
         with open(os.path.join(folder, ITEMS_ASSET), "w") as f:
             json.dump(dict(zip(items.item_id, items.title)), f)
+        with open(os.path.join(folder, INFO_ASSET), "w") as f:
+            json.dump({"history_length": service.history_length, "max_k": service.max_k}, f, indent=2)
         users = pd.unique(exp.dataset.interactions.user_id)[:16]
         write_warmup_requests(folder, retrieval_warmup_requests(users, k=min(10, service.max_k)))
     return os.path.join(base, "retrieval", str(version))
