@@ -80,6 +80,8 @@ def cmd_train(args) -> None:
         overrides["train.warm_start"] = args.warm_start
     if args.data:
         overrides[_data_key(values, overrides)] = args.data
+    if args.events:
+        overrides["data.events"] = args.events
     config = build_config(apply_overrides(values, overrides), source=config_path)
     _tensorflow_quietly()
     from tfrec.training.retrieval_trainer import train_retrieval
@@ -229,22 +231,56 @@ def _serving_client(args):
                          client_cert=args.tls_cert, client_key=args.tls_key)
 
 
+def _events_store(args):
+    """The event store of ``--events`` (None without one)."""
+    if not args.events:
+        return None
+    from tfrec.events import open_store
+
+    return open_store(args.events)
+
+
+def _ask(recommend, args, length: int) -> list:
+    """``recommend(users[, histories=])`` for ``args.user``, with each user's latest events when ``--events``."""
+    store = _events_store(args)
+    if store is None:
+        return recommend(args.user)
+    from tfrec.events.recent import with_latest_events
+
+    with store:
+        return with_latest_events(recommend, args.user, store, args.history_length or length)
+
+
+def _print_recommendations(args, results, retrieved: bool = False) -> None:
+    for user, recs in zip(args.user, results):
+        print(f"\ntop {args.k} for user {user}:")
+        for rank, rec in enumerate(recs, 1):
+            where = f"  (retrieved #{rec.retrieval_rank:<3})" if retrieved else ""
+            line = f"{rank:>3}. {rec.item_id:<12} {rec.score:8.4f}{where}  {rec.title}"
+            if rec.because:
+                line += f"   because of {rec.because_title or rec.because} (-{rec.because_score:.3f} without it)"
+            print(line.rstrip())
+
+
 def _recommend_two_stage(args) -> None:
+    from tfrec.events.recent import DEFAULT_HISTORY_LENGTH
     from tfrec.serving.two_stage import TwoStageRecommender, grpc_stages, two_stage
 
     if args.server:
         with _serving_client(args) as client:
-            results = two_stage(*grpc_stages(client), args.user, args.k, args.candidates)
+            stages = grpc_stages(client)
+            results = _ask(lambda users, histories=None: two_stage(*stages, users, args.k, args.candidates,
+                                                                   histories=histories),
+                           args, DEFAULT_HISTORY_LENGTH)
         print(f"retrieval top {args.candidates} + ranking (server {args.server})")
     else:
         recommender = TwoStageRecommender(args.base, args.version, args.ranking_version)
         print(f"retrieval version {recommender.retrieval.version}, ranking version {recommender.ranking_version}: "
               f"top {args.candidates} retrieved, ranked")
-        results = recommender.recommend(args.user, args.k, args.candidates)
-    for user, recs in zip(args.user, results):
-        print(f"\ntop {args.k} for user {user}:")
-        for rank, rec in enumerate(recs, 1):
-            print(f"{rank:>3}. {rec.item_id:<12} {rec.score:8.4f}  (retrieved #{rec.retrieval_rank:<3}) {rec.title}")
+        length = max(recommender.retrieval.history_length, int(recommender.info.get("history_length", 0)))
+        results = _ask(lambda users, histories=None: recommender.recommend(users, args.k, args.candidates,
+                                                                           histories=histories), args, length)
+    _print_recommendations(args, results, retrieved=True)
 
 
 def cmd_recommend(args) -> None:
@@ -257,23 +293,62 @@ def cmd_recommend(args) -> None:
 
     recommender = SavedModelRecommender(args.base, args.version)
     print(f"retrieval model version {recommender.version} ({recommender.path})")
-    for user, recs in zip(args.user, recommender.recommend(args.user, args.k)):
-        print(f"\ntop {args.k} for user {user}:")
-        for rank, rec in enumerate(recs, 1):
-            print(f"{rank:>3}. {rec.item_id:<12} {rec.score:8.4f}  {rec.title}")
+    results = _ask(lambda users, histories=None: recommender.recommend(users, args.k, histories),
+                   args, recommender.history_length)
+    _print_recommendations(args, results)
 
 
 def _recommend_over_grpc(args) -> None:
     """The same table from a TF Serving (or ``tfrec serve``) server; titles stay blank."""
+    from tfrec.events.recent import DEFAULT_HISTORY_LENGTH
+    from tfrec.serving.saved_model_recommender import recommendations
+
     with _serving_client(args) as client:
-        results = client.recommend(args.user, args.k, version=args.version)
+        results = _ask(lambda users, histories=None: recommendations(
+            client.retrieve(users, args.k, version=args.version, histories=histories)[0], {}),
+            args, DEFAULT_HISTORY_LENGTH)
         status = client.model_status("retrieval", args.version)
     version = max((s.version for s in status if s.state == "AVAILABLE"), default="?")
     print(f"retrieval model version {version} (server {args.server})")
-    for user, recs in zip(args.user, results):
-        print(f"\ntop {args.k} for user {user}:")
-        for rank, (item_id, score) in enumerate(recs, 1):
-            print(f"{rank:>3}. {item_id:<12} {score:8.4f}  ")
+    _print_recommendations(args, results)
+
+
+def cmd_events_add(args) -> None:
+    from tfrec.errors import ConfigError
+    from tfrec.events import open_store
+    from tfrec.events.ingest import add_file, add_stream, parse_event
+
+    single = args.user is not None or args.item is not None or args.time is not None
+    if single == bool(args.file):
+        raise ConfigError("give one event (--user, --item, optionally --time) or --file FILE (- for stdin)")
+    with open_store(args.store) as store:
+        if single:
+            event = parse_event({"user_id": args.user, "item_id": args.item, "timestamp": args.time},
+                                "the command line")
+            store.add_many([event])
+            added, skipped = 1, 0
+        elif args.file == "-":
+            added, skipped = add_stream(store, skip_bad_rows=args.skip_bad_rows)
+        else:
+            added, skipped = add_file(store, args.file, skip_bad_rows=args.skip_bad_rows)
+    print(f"added {added:,} event(s) to {args.store}" + (f"; skipped {skipped:,} bad row(s)" if skipped else ""))
+
+
+def cmd_events_seed(args) -> None:
+    from tfrec.events import open_store
+    from tfrec.events.feedback import seed_from_run
+
+    _finished_run(args.run)
+    with open_store(args.store) as store:
+        seed_from_run(store, args.run)
+
+
+def cmd_events_show(args) -> None:
+    from tfrec.events import open_store
+
+    with open_store(args.store) as store:
+        for user, items in store.latest(args.user, args.n).items():
+            print(f"{user}: {' '.join(items) if items else '(no events)'}")
 
 
 def cmd_serve(args) -> None:
@@ -370,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warm-start", metavar="RUN", help="continue from a trained run's weights, growing its "
                                                         "vocabularies for new users and items")
     p.add_argument("--data", metavar="PATH", help="the data to train on (sets data.path), e.g. new interactions")
+    p.add_argument("--events", metavar="STORE", help="an event store whose events join the data (sets data.events): "
+                                                     "the feedback gathered since the run being warm-started")
     p.add_argument("--export", metavar="BASE", help="after training, export a new version into this model base path")
     p.add_argument("--set", action="append", type=_parse_override, metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=3")
@@ -405,6 +482,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retrieve --candidates items, rank them with the ranking model, print the top --k")
     p.add_argument("--candidates", type=_positive_int, default=100, help="items retrieved for ranking (with --two-stage)")
     p.add_argument("--ranking-version", type=_positive_int, help="ranking model version (default: newest)")
+    p.add_argument("--events", metavar="STORE", help="event store (SQLite file or redis:// URL): users with events "
+                                                     "there are recommended from their latest items")
+    p.add_argument("--history-length", type=_positive_int,
+                   help="latest events sent per user (default: the model's history length; 50 with --server)")
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("train-ranking", help="train the ranking model of a config")
@@ -454,6 +535,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-k", type=_positive_int, help="largest k a request may ask for (default: the run's)")
     p.set_defaults(func=cmd_index_add)
 
+    events = sub.add_parser("events", help="the event store: users' latest interactions, read by recommend").\
+        add_subparsers(dest="events_command", required=True)
+    p = events.add_parser("add", help="record events: one (--user, --item, --time) or a CSV/JSON-lines file or stdin")
+    p.add_argument("--store", required=True, help="SQLite file (made if missing) or redis://HOST:PORT/DB")
+    p.add_argument("--user", help="user id of one event")
+    p.add_argument("--item", help="item id of one event")
+    p.add_argument("--time", help="Unix seconds of one event (default: now)")
+    p.add_argument("--file", help="CSV (user_id,item_id[,timestamp] header) or JSON lines; - reads stdin as it "
+                                  "arrives")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip and count bad rows instead of failing")
+    p.set_defaults(func=cmd_events_add)
+    p = events.add_parser("seed", help="put each user's latest interactions of a trained run into the store")
+    p.add_argument("--store", required=True)
+    p.add_argument("--run", required=True, help="a trained run folder")
+    p.set_defaults(func=cmd_events_seed)
+    p = events.add_parser("show", help="the latest events of users")
+    p.add_argument("--store", required=True)
+    p.add_argument("--user", required=True, action="append", help="user id (repeatable)")
+    p.add_argument("--n", type=_positive_int, default=20, help="events per user (default 20)")
+    p.set_defaults(func=cmd_events_show)
+
     data = sub.add_parser("data", help="data set tools").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("download", help="download a public data set (checksums checked)")
     p.add_argument("dataset", choices=["movielens-100k"])
@@ -488,7 +590,8 @@ def main(argv=None) -> int:
         if error is None:
             raise
         command = " ".join(filter(None, (args.command, getattr(args, "index_command", None),
-                                         getattr(args, "data_command", None))))
+                                         getattr(args, "data_command", None),
+                                         getattr(args, "events_command", None))))
         print(f"tfrec {command}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
     return 0

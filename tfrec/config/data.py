@@ -147,11 +147,16 @@ class DataConfig(Section):
     shuffle_buffer: int = setting(100_000, ge=1, help="training interactions shuffled together while "
                                                       "streaming (source: sharded)")
     vocabulary: VocabularyConfig = setting(factory=VocabularyConfig, help="how the id vocabularies are cut")
+    events: str = setting("", help="an event store (SQLite file or redis:// URL) whose events join the "
+                                   "interactions: the feedback gathered since the last training (tfrec events)")
 
     def validate(self):
         if self.source in ("movielens", "sharded") and not self.path:
             what = "the MovieLens 100K folder" if self.source == "movielens" else "the sharded data set's folder"
             raise ConfigError(f"path must name {what} when source is {self.source!r}")
+        if self.sharded and self.events:
+            raise ConfigError("events join in-memory sources; for a sharded data set, write the events into "
+                              "its shards (tfrec data shard) instead")
         if self.sharded and (self.cold_item_fraction or self.drop_latest):
             raise ConfigError("a sharded data set is split by time when it is written: cold_item_fraction and "
                               "drop_latest are for the in-memory sources")

@@ -5,8 +5,18 @@ from __future__ import annotations
 from tfrec.config.data import DataConfig
 
 
-def load_dataset(config: DataConfig):
-    """Returns ``(RecDataset, ValidationReport or None)`` for ``config.source``."""
+def load_dataset(config: DataConfig, log=print):
+    """Returns ``(RecDataset, ValidationReport or None)`` for ``config.source``, with the events of
+    ``config.events`` (an event store) added as interactions."""
+    dataset, report = _load_source(config)
+    if config.events:
+        from tfrec.events.feedback import with_events
+
+        dataset = with_events(dataset, config.events, log=log)
+    return dataset, report
+
+
+def _load_source(config: DataConfig):
     if config.source == "synthetic":
         from tfrec.data.synthetic import load_or_generate
 

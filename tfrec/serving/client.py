@@ -110,17 +110,29 @@ class ServingClient:
         outputs = {name: tf.make_ndarray(tensor) for name, tensor in response.outputs.items()}
         return outputs, response.model_spec.version.value
 
-    def recommend(self, user_ids, k: int, model: str = "retrieval",
-                  version: int | None = None) -> list[list[tuple[str, float]]]:
+    def recommend(self, user_ids, k: int, model: str = "retrieval", version: int | None = None,
+                  histories=None) -> list[list[tuple[str, float]]]:
         """Top-``k`` ``(item_id, score)`` for each user id, best first (fewer when the user has seen almost
-        every item: the seen ones score -inf and are left out)."""
-        user_ids = [str(u) for u in user_ids]
-        inputs = {"user_id": tf.make_tensor_proto(user_ids, dtype=tf.string, shape=[len(user_ids)]),
-                  "k": tf.make_tensor_proto(int(k), dtype=tf.int32, shape=[])}
-        outputs, _ = self.predict(model, inputs, version=version)
+        every item: the seen ones score -inf and are left out). ``histories`` (each user's latest items,
+        newest last) asks the ``with_history`` signature."""
+        outputs, _ = self.retrieve(user_ids, k, model, version, histories)
         return [[(item.decode("utf-8", "replace"), float(score)) for item, score in zip(items, scores)
                  if score > float("-inf")]
                 for items, scores in zip(outputs["item_ids"], outputs["scores"])]
+
+    def retrieve(self, user_ids, k: int, model: str = "retrieval", version: int | None = None,
+                 histories=None) -> tuple[dict[str, np.ndarray], int]:
+        """The retrieval signature's outputs (``item_ids``, ``scores``, and ``because``/``because_score``
+        for models with a history) and the version that answered."""
+        from tfrec.serving.saved_model_recommender import padded
+
+        user_ids = [str(u) for u in user_ids]
+        inputs = {"user_id": tf.make_tensor_proto(user_ids, dtype=tf.string, shape=[len(user_ids)]),
+                  "k": tf.make_tensor_proto(int(k), dtype=tf.int32, shape=[])}
+        signature = "serving_default"
+        if histories is not None:
+            inputs["history"], signature = tf.make_tensor_proto(padded(histories), dtype=tf.string), "with_history"
+        return self.predict(model, inputs, signature_name=signature, version=version)
 
     def model_status(self, model: str, version: int | None = None) -> list[ModelVersion]:
         """The load state of every version of ``model`` the server knows (or of ``version``)."""

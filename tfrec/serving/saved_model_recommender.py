@@ -2,7 +2,9 @@
 
 What ``tfrec recommend`` uses without ``--server``: it loads
 ``<base>/retrieval/<version>/`` exactly as TF Serving would, calls its
-``serving_default`` signature, and adds titles from ``assets.extra/items.json``.
+``serving_default`` signature (``with_history`` when it is given the users'
+latest items, e.g. from an event store), and adds titles from
+``assets.extra/items.json``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from tfrec.data.history import HISTORY, PAD
 from tfrec.errors import UserError
-from tfrec.export.retrieval_export import ITEMS_ASSET
+from tfrec.export.explanations import BECAUSE, BECAUSE_SCORE
+from tfrec.export.retrieval_export import INFO_ASSET, ITEMS_ASSET
 from tfrec.export.versions import version_path
 
 
@@ -25,6 +29,9 @@ class Recommendation:
     item_id: str
     score: float
     title: str
+    because: str = ""  # the history item this recommendation owes most to ("" when none)
+    because_score: float = 0.0  # how much lower it scores without that item
+    because_title: str = ""
 
 
 class SavedModelRecommender:
@@ -33,26 +40,70 @@ class SavedModelRecommender:
     def __init__(self, base: str = "saved_models", version: int | None = None):
         self.path = version_path(base, "retrieval", version)
         self.version = int(os.path.basename(self.path))
-        self._signature = tf.saved_model.load(self.path).signatures["serving_default"]
-        titles_path = os.path.join(self.path, ITEMS_ASSET)
-        self.titles = json.load(open(titles_path)) if os.path.exists(titles_path) else {}
+        self._signatures = tf.saved_model.load(self.path).signatures
+        self.titles = json_asset(os.path.join(self.path, ITEMS_ASSET))
+        self.history_length = int(json_asset(os.path.join(self.path, INFO_ASSET)).get("history_length", 0))
 
-    def raw(self, user_ids, k: int) -> dict[str, np.ndarray]:
+    @property
+    def reads_history(self) -> bool:
+        return "with_history" in self._signatures
+
+    def raw(self, user_ids, k: int, histories=None) -> dict[str, np.ndarray]:
+        """The signature's outputs as arrays; ``histories`` (each user's latest items, newest last) selects
+        ``with_history``, else each user's history as exported is used."""
+        inputs = {"user_id": tf.constant([str(u) for u in user_ids], tf.string), "k": tf.constant(k, tf.int32)}
+        name = "serving_default"
+        if histories is not None:
+            if not self.reads_history:
+                raise UserError(f"retrieval version {self.version} reads no history (its model was trained "
+                                "without model.history), so recent events cannot change its recommendations")
+            inputs[HISTORY], name = tf.constant(padded(histories), tf.string), "with_history"
         try:
-            out = self._signature(user_id=tf.constant(list(user_ids), tf.string), k=tf.constant(k, tf.int32))
+            out = self._signatures[name](**inputs)
         except tf.errors.InvalidArgumentError as e:
             raise UserError(f"retrieval version {self.version} refused the request: {refusal(e)}") from None
         return {name: value.numpy() for name, value in out.items()}
 
-    def recommend(self, user_ids, k: int = 10) -> list[list[Recommendation]]:
+    def recommend(self, user_ids, k: int = 10, histories=None) -> list[list[Recommendation]]:
         """Each user's top ``k``; fewer when the user has seen almost everything (a seen item scores -inf
-        in the export and is never shown)."""
-        out = self.raw(user_ids, k)
-        return [
-            [Recommendation(i.decode(), float(s), self.titles.get(i.decode(), ""))
-             for i, s in zip(ids, scores) if s > float("-inf")]
-            for ids, scores in zip(out["item_ids"], out["scores"])
-        ]
+        in the export and is never shown). ``histories``: as for :meth:`raw`."""
+        return recommendations(self.raw(user_ids, k, histories), self.titles)
+
+
+def recommendations(outputs: dict, titles: dict) -> list[list[Recommendation]]:
+    """A retrieval signature's outputs (arrays, from this process or a server) as titled recommendations."""
+    rows = []
+    for row, (ids, scores) in enumerate(zip(outputs["item_ids"], outputs["scores"])):
+        recs = []
+        for col, (item, score) in enumerate(zip(ids, scores)):
+            if score == float("-inf"):
+                continue
+            item = _text(item)
+            because = _text(outputs[BECAUSE][row, col]) if BECAUSE in outputs else ""
+            recs.append(Recommendation(item, float(score), titles.get(item, ""), because,
+                                       float(outputs[BECAUSE_SCORE][row, col]) if because else 0.0,
+                                       titles.get(because, "") if because else ""))
+        rows.append(recs)
+    return rows
+
+
+def padded(histories) -> np.ndarray:
+    """Histories (lists of item ids, newest last) as one ``[B, L]`` array, left-padded with ""."""
+    histories = [[str(i) for i in h] for h in histories]
+    width = max([len(h) for h in histories] + [1])
+    return np.array([[PAD] * (width - len(h)) + h for h in histories], dtype=object).reshape(len(histories), width)
+
+
+def json_asset(path: str) -> dict:
+    """An ``assets.extra`` JSON file of the export ({} for exports made before it existed)."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def refusal(error: tf.errors.OpError) -> str:

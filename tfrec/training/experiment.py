@@ -57,7 +57,7 @@ class Experiment:
         if config.data.sharded:
             data, report = cls._sharded(config, log), None
         else:
-            data, report = cls._in_memory(config)
+            data, report = cls._in_memory(config, log)
         dataset = data.dataset
         config = config.for_catalogue(len(dataset.items), log=log)
         vocabs = vocabularies_from_counts(data.user_counts, data.item_counts, dataset,
@@ -90,8 +90,8 @@ class Experiment:
         return cls.assemble(config, data, vocabs, report, featurizer)
 
     @staticmethod
-    def _in_memory(config) -> tuple[TrainedData, object]:
-        dataset, report = load_dataset(config.data)
+    def _in_memory(config, log=print) -> tuple[TrainedData, object]:
+        dataset, report = load_dataset(config.data, log=log)
         interactions, cold = dataset.interactions, {}
         if config.data.cold_item_fraction:
             interactions, cold_test, cold_items = hold_out_items(
