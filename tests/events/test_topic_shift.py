@@ -107,3 +107,14 @@ def test_without_events_the_export_speaks(world, tmp_path, capsys):
     with_store = capsys.readouterr().out
     assert main(["recommend", "--base", base, "--user", "u1", "--k", "5"]) == 0
     assert capsys.readouterr().out == with_store
+
+
+def test_events_for_a_model_without_history_are_one_clear_line(tmp_path, capsys, tiny_run):
+    exp = Experiment.from_run(str(tiny_run), **QUIET)
+    base = tmp_path / "saved_models"
+    export_retrieval(exp, exp.load_model(str(tiny_run)), str(base), max_k=20, **QUIET)
+    store_spec = str(tmp_path / "events.sqlite")
+    with open_store(store_spec) as store:
+        store.add("u1", "i1", 5)
+    assert main(["recommend", "--base", str(base), "--user", "u1", "--events", store_spec]) == 2
+    assert "reads no history" in capsys.readouterr().err

@@ -80,3 +80,27 @@ def test_grpc_two_stage_matches_in_process(kind, two_stage_base):
     for got, want in zip(remote, local):
         assert [r.item_id for r in got] == [r.item_id for r in want]
         np.testing.assert_allclose([r.score for r in got], [r.score for r in want], rtol=1e-5)
+
+
+def test_two_stage_reads_the_events_where_a_stage_has_a_history(two_stage_base, tmp_path, capsys):
+    """The tiny two-stage pair: retrieval without a history, a ranker with one. The events reach the
+    ranker (its order and reasons change); retrieval answers from what it was exported with."""
+    from tfrec.cli import main
+    from tfrec.events import Event, open_store
+
+    store_spec = str(tmp_path / "events.sqlite")
+    argv = ["recommend", "--base", str(two_stage_base), "--user", "u1", "--two-stage", "--candidates", "20",
+            "--k", "5"]
+    assert main(argv) == 0
+    without = capsys.readouterr().out
+    with open_store(store_spec) as store:
+        store.add_many([Event("u1", item, 10 + n) for n, item in enumerate(["i3", "i7", "i11", "i19"])])
+    assert main([*argv, "--events", store_spec]) == 0
+    with_events = capsys.readouterr().out
+    assert with_events != without
+    assert "because of" in with_events
+    events = ["i3", "i7", "i11", "i19"]
+    (recs,) = TwoStageRecommender(str(two_stage_base)).recommend(["u1"], 5, 20, histories=[events])
+    named = {r.because for r in recs} - {""}
+    assert named and named <= set(events)  # the ranker's reasons come from the history it was given
+

@@ -132,7 +132,7 @@ class TwoStageRecommender:
         self.info = json_asset(os.path.join(self.ranking_path, INFO_ASSET))
 
     def retrieve(self, user_ids, k: int, histories=None) -> dict:
-        return self.retrieval.raw(user_ids, k, histories)
+        return self.retrieval.raw(user_ids, k, histories if self.retrieval.reads_history else None)
 
     def rank(self, user_ids, item_ids, retrieval_scores, histories=None, output: str | None = SCORE):
         """The ranker's ``output`` per pair (every output, as a dict, when ``output`` is None); ``histories``
@@ -150,7 +150,11 @@ class TwoStageRecommender:
         return outputs if output is None else outputs[output]
 
     def recommend(self, user_ids, n: int = 10, candidates: int = 100, histories=None) -> list[list[RankedItem]]:
-        """Each user's best ``n`` of ``candidates``; ``histories``: see :func:`two_stage`."""
+        """Each user's best ``n`` of ``candidates``; ``histories``: see :func:`two_stage` (read by the stages
+        that have a history; refused when neither has)."""
+        if histories is not None and not self.retrieval.reads_history and self._ranking_with_history is None:
+            raise UserError(f"neither retrieval version {self.retrieval.version} nor ranking version "
+                            f"{self.ranking_version} reads a history, so recent events cannot change their answers")
         rank = lambda *args, **kwargs: self.rank(*args, **kwargs, output=None)
         return two_stage(self.retrieve, rank, user_ids, n, candidates, self.retrieval.titles, histories)
 
@@ -168,9 +172,17 @@ def grpc_stages(client, retrieval_model: str = "retrieval", ranking_model: str =
         signatures = client.metadata(ranking_model)["signatures"]
         ranking_inputs = set(signatures.get("serving_default", {}).get("inputs", {}))
         ranking_signatures = set(signatures)
+    retrieval_reads_history = None
 
     def retrieve(user_ids, k, histories=None):
-        return client.retrieve(user_ids, k, retrieval_model, histories=histories)[0]
+        nonlocal retrieval_reads_history
+        if histories is not None and retrieval_reads_history is None:
+            retrieval_reads_history = "with_history" in client.metadata(retrieval_model)["signatures"]
+            if not retrieval_reads_history and "with_history" not in ranking_signatures:
+                raise UserError(f"neither {retrieval_model} nor {ranking_model} reads a history, so recent events "
+                                "cannot change their answers")
+        return client.retrieve(user_ids, k, retrieval_model,
+                               histories=histories if retrieval_reads_history else None)[0]
 
     def rank(user_ids, item_ids, retrieval_scores, histories=None):
         inputs = {"user_id": tf.make_tensor_proto(list(user_ids), dtype=tf.string, shape=[len(user_ids)]),
