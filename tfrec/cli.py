@@ -321,7 +321,7 @@ def cmd_events_add(args) -> None:
     single = args.user is not None or args.item is not None or args.time is not None
     if single == bool(args.file):
         raise ConfigError("give one event (--user, --item, optionally --time) or --file FILE (- for stdin)")
-    with open_store(args.store) as store:
+    with open_store(args.store, keep=args.keep) as store:
         if single:
             event = parse_event({"user_id": args.user, "item_id": args.item, "timestamp": args.time},
                                 "the command line")
@@ -339,7 +339,7 @@ def cmd_events_seed(args) -> None:
     from tfrec.events.feedback import seed_from_run
 
     _finished_run(args.run)
-    with open_store(args.store) as store:
+    with open_store(args.store, keep=args.keep) as store:
         seed_from_run(store, args.run)
 
 
@@ -535,6 +535,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-k", type=_positive_int, help="largest k a request may ask for (default: the run's)")
     p.set_defaults(func=cmd_index_add)
 
+    from tfrec.events.store import DEFAULT_KEEP
+
+    keep_help = f"events kept per user, the latest (default {DEFAULT_KEEP}: more than any model reads)"
     events = sub.add_parser("events", help="the event store: users' latest interactions, read by recommend").\
         add_subparsers(dest="events_command", required=True)
     p = events.add_parser("add", help="record events: one (--user, --item, --time) or a CSV/JSON-lines file or stdin")
@@ -545,10 +548,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="CSV (user_id,item_id[,timestamp] header) or JSON lines; - reads stdin as it "
                                   "arrives")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip and count bad rows instead of failing")
+    p.add_argument("--keep", type=_positive_int, default=DEFAULT_KEEP, help=keep_help)
     p.set_defaults(func=cmd_events_add)
     p = events.add_parser("seed", help="put each user's latest interactions of a trained run into the store")
     p.add_argument("--store", required=True)
     p.add_argument("--run", required=True, help="a trained run folder")
+    p.add_argument("--keep", type=_positive_int, default=DEFAULT_KEEP, help=keep_help)
     p.set_defaults(func=cmd_events_seed)
     p = events.add_parser("show", help="the latest events of users")
     p.add_argument("--store", required=True)

@@ -116,3 +116,15 @@ def test_a_bad_line_stops_a_stream_after_the_lines_before_it(tmp_path):
         with pytest.raises(Exception, match="stdin: line 3: field timestamp"):
             add_stream(store, io.StringIO("user_id,item_id,timestamp\nu1,i1,10\nu1,i2,never\n"))
         assert store.latest(["u1"], 5)["u1"] == ["i1"]
+
+
+def test_each_user_keeps_only_the_latest_events(tmp_path, capsys):
+    spec = str(tmp_path / "events.sqlite")
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,timestamp\n" + "".join(f"u1,i{n},{n}\n" for n in range(10)))
+    assert run(capsys, "events", "add", "--store", spec, "--file", str(path), "--keep", "3")[0] == 0
+    with open_store(spec) as store:
+        assert store.latest(["u1"], 10)["u1"] == ["i7", "i8", "i9"]
+    with pytest.raises(SystemExit) as exit_:
+        main(["events", "add", "--store", spec, "--user", "u", "--item", "i", "--keep", "0"])
+    assert exit_.value.code == 2 and "--keep: must be at least 1, got 0" in capsys.readouterr().err
