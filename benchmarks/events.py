@@ -17,6 +17,7 @@ ratio is what the store costs.
 from __future__ import annotations
 
 import argparse
+import itertools
 import multiprocessing
 import os
 import shutil
@@ -41,6 +42,7 @@ from tfrec.training.experiment import Experiment
 from tfrec.training.retrieval_trainer import train_retrieval
 
 LENGTH = 20
+CLOCK = itertools.count(2_000_000_000)  # event times: each newer than every event before, across cases
 CONFIG = {
     "name": "events-benchmark",
     "data": {"source": "synthetic", "synthetic": {"num_users": 3000, "num_items": 1000,
@@ -115,7 +117,7 @@ def event_to_effect(store, recommend, users, items, requests: int, rng) -> list[
     for n in range(requests):
         user, item = users[n % len(users)], items[rng.integers(len(items))]
         start = time.perf_counter()
-        store.add(user, item, 2_000_000_000 + n)
+        store.add(user, item, next(CLOCK))
         latest = store.latest([user], LENGTH)[user]
         recommend([user], [latest])
         times.append(time.perf_counter() - start)
@@ -159,7 +161,13 @@ def main(argv=None) -> int:
 
     redis_process, redis_url = (None, args.redis) if args.redis else start_redis(work)
     stores = {"SQLite": os.path.join(work, "events.sqlite")}
+    for leftover in ("", "-wal", "-shm"):  # every measurement starts from an empty store
+        if os.path.exists(stores["SQLite"] + leftover):
+            os.remove(stores["SQLite"] + leftover)
     if redis_url:
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
         stores["Redis"] = redis_url
     else:
         print("redis-server not found: Redis rows left out", file=sys.stderr)
