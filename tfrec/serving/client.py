@@ -35,6 +35,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 from tfrec.errors import ConfigError
 from tfrec.serving.errors import ServingError
+from tfrec.serving.top_k import first_k
 
 _STATE_NAMES = get_model_status_pb2.ModelVersionStatus.State.Name
 
@@ -113,14 +114,18 @@ class ServingClient:
     def recommend(self, user_ids, k: int, model: str = "retrieval",
                   version: int | None = None) -> list[list[tuple[str, float]]]:
         """Top-``k`` ``(item_id, score)`` for each user id, best first (fewer when the user has seen almost
-        every item: the seen ones score -inf and are left out)."""
+        every item: the seen ones score -inf and are left out).
+
+        The model returns its top ``max_k`` per user; the first ``k`` are kept, and ``k`` above
+        ``max_k`` is INVALID_ARGUMENT (:func:`tfrec.serving.top_k.first_k`).
+        """
         user_ids = [str(u) for u in user_ids]
-        inputs = {"user_id": tf.make_tensor_proto(user_ids, dtype=tf.string, shape=[len(user_ids)]),
-                  "k": tf.make_tensor_proto(int(k), dtype=tf.int32, shape=[])}
+        inputs = {"user_id": tf.make_tensor_proto(user_ids, dtype=tf.string, shape=[len(user_ids)])}
         outputs, _ = self.predict(model, inputs, version=version)
-        return [[(item.decode("utf-8", "replace"), float(score)) for item, score in zip(items, scores)
+        item_ids, scores = first_k(outputs["item_ids"], outputs["scores"], k)
+        return [[(item.decode("utf-8", "replace"), float(score)) for item, score in zip(items, row)
                  if score > float("-inf")]
-                for items, scores in zip(outputs["item_ids"], outputs["scores"])]
+                for items, row in zip(item_ids, scores)]
 
     def model_status(self, model: str, version: int | None = None) -> list[ModelVersion]:
         """The load state of every version of ``model`` the server knows (or of ``version``)."""

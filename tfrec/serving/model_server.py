@@ -45,13 +45,12 @@ or, with a ``tensorflow_model_server`` binary on the host:
         --model_config_file="$PWD/saved_models/models.config"
 
 Server-side batching adds ``--enable_batching
---batching_parameters_file=/models/batching_parameters.txt``. TF Serving batches
-by concatenating requests along dimension 0 and refuses rank-0 inputs
-("Batching session Run() input tensors must have at least one dimension"),
-so the current retrieval signature, whose ``k`` is a scalar, must be served
-without ``--enable_batching``. ``tfrec serve --enable-batching
-[--batching-parameters-file F]`` batches the same way, from the same file, and
-serves scalar-input signatures unbatched; see
+--batching_parameters_file=/models/batching_parameters.txt`` (one set of limits
+for every model), or ``--enable_batching --enable_per_model_batching_parameters``
+(each version's own ``batching_params.pbtxt``, written by the exports). TF
+Serving batches by concatenating requests along dimension 0 and refuses rank-0
+inputs, so no exported signature has one. ``tfrec serve --enable-batching
+[--batching-parameters-file F]`` batches the same way, from the same file; see
 :mod:`tfrec.serving.request_batcher`.
 """
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 
 import numpy as np
 import tensorflow as tf
 
-from tfrec.errors import UserError
 from tfrec.export.retrieval_export import ITEMS_ASSET
 from tfrec.export.versions import version_path
+from tfrec.serving.top_k import first_k
 
 
 @dataclasses.dataclass
@@ -38,11 +37,10 @@ class SavedModelRecommender:
         self.titles = json.load(open(titles_path)) if os.path.exists(titles_path) else {}
 
     def raw(self, user_ids, k: int) -> dict[str, np.ndarray]:
-        try:
-            out = self._signature(user_id=tf.constant(list(user_ids), tf.string), k=tf.constant(k, tf.int32))
-        except tf.errors.InvalidArgumentError as e:
-            raise UserError(f"retrieval version {self.version} refused the request: {refusal(e)}") from None
-        return {name: value.numpy() for name, value in out.items()}
+        """``item_ids`` and ``scores``, [B, k] each: the first ``k`` of the model's top ``max_k``."""
+        out = self._signature(user_id=tf.constant(list(user_ids), tf.string))
+        item_ids, scores = first_k(out["item_ids"].numpy(), out["scores"].numpy(), k)
+        return {"item_ids": item_ids, "scores": scores}
 
     def recommend(self, user_ids, k: int = 10) -> list[list[Recommendation]]:
         """Each user's top ``k``; fewer when the user has seen almost everything (a seen item scores -inf
@@ -53,10 +51,3 @@ class SavedModelRecommender:
              for i, s in zip(ids, scores) if s > float("-inf")]
             for ids, scores in zip(out["item_ids"], out["scores"])
         ]
-
-
-def refusal(error: tf.errors.OpError) -> str:
-    """What a SavedModel's check said, without the graph's Assert dump: ``k must be at most 20``."""
-    message = error.message or str(error)
-    first = re.search(r"\[([^\]]+)\]", message)
-    return first.group(1) if first else message.strip().splitlines()[0]

@@ -28,6 +28,7 @@ from tfrec.export.ranking_export import INFO_ASSET, MODEL_NAME
 from tfrec.export.versions import version_path
 from tfrec.models.ranking import RETRIEVAL_SCORE, SCORE
 from tfrec.serving.saved_model_recommender import SavedModelRecommender
+from tfrec.serving.top_k import first_k
 
 # retrieve(user_ids, k) -> (item_ids [B, k] str, scores [B, k])
 RetrieveFn = Callable[[list, int], tuple[np.ndarray, np.ndarray]]
@@ -128,9 +129,8 @@ def grpc_stages(client, retrieval_model: str = "retrieval", ranking_model: str =
 
     def retrieve(user_ids, k):
         outputs, _ = client.predict(retrieval_model, {
-            "user_id": tf.make_tensor_proto(list(user_ids), dtype=tf.string, shape=[len(user_ids)]),
-            "k": tf.make_tensor_proto(int(k), dtype=tf.int32, shape=[])})
-        return outputs["item_ids"], outputs["scores"]
+            "user_id": tf.make_tensor_proto(list(user_ids), dtype=tf.string, shape=[len(user_ids)])})
+        return first_k(outputs["item_ids"], outputs["scores"], k)
 
     def rank(user_ids, item_ids, retrieval_scores):
         inputs = {"user_id": tf.make_tensor_proto(list(user_ids), dtype=tf.string, shape=[len(user_ids)]),
