@@ -8,8 +8,8 @@ requests per second, and the gRPC overhead as the ratio of the gRPC p50 to
 the in-process p50.
 
 The model is either a trained run (``--run``, exported first) or a synthetic
-retrieval model with the export's signature (``user_id`` [B], ``k`` scalar →
-``item_ids``, ``scores``): a user-embedding table and a TFRS ``BruteForce``
+retrieval model with the export's signature (``user_id`` [B] → ``item_ids``,
+``scores`` [B, max_k]; exported with ``max_k`` = ``--k``): a user-embedding table and a TFRS ``BruteForce``
 index over ``--items`` random item vectors, so the index cost of a large
 catalogue (``--items 1000000``) is measured without training anything.
 
@@ -34,9 +34,7 @@ clients, the paths of one level measured back to back, it prints:
    1-client gRPC p99 is within 25 ms;
 2. the ranking model's ``Predict`` with one user's 100 candidates per
    request: in-process, gRPC, and gRPC with batching, ratios to unbatched gRPC;
-3. two-stage recommend over gRPC with batching off and on (the retrieval
-   signature, with its scalar ``k``, is served unbatched; the ranking call is
-   batched).
+3. two-stage recommend over gRPC with batching off and on (both calls batched).
 
     python benchmarks/serving.py --two-stage [--retrieval-run RUN --ranking-run RUN] [--seconds 8]
                                  [--clients 1,8,32] [--batch-timeout-micros 0,2000]
@@ -92,16 +90,11 @@ class SyntheticRetrieval(tf.Module):
         items = np.array([f"i{i}" for i in range(num_items)], dtype=object)
         self.index.index(tf.constant(rng.standard_normal((num_items, dim), dtype=np.float32)), tf.constant(items))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"),
-                                  tf.TensorSpec([], tf.int32, name="k")])
-    def serve(self, user_id, k):
-        checks = [tf.debugging.assert_greater_equal(k, 1, message="k must be at least 1"),
-                  tf.debugging.assert_less_equal(k, self.max_k, message=f"k must be at most {self.max_k}")]
-        with tf.control_dependencies(checks):
-            query = tf.gather(self.user_vectors, self.user_row.lookup(user_id))
-            scores, ids = self.index(query, k=self.max_k)
-        top, order = tf.math.top_k(scores, k=k)
-        return {"item_ids": tf.gather(ids, order, batch_dims=1), "scores": top}
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id")])
+    def serve(self, user_id):
+        query = tf.gather(self.user_vectors, self.user_row.lookup(user_id))
+        scores, ids = self.index(query, k=self.max_k)
+        return {"item_ids": ids, "scores": scores}
 
 
 def export_synthetic(base: str, items: int, dim: int, users: int, max_k: int) -> tuple[str, list[str]]:
@@ -243,10 +236,10 @@ def retrieval_benchmark(args, levels: list[int], began: float) -> int:
     with tempfile.TemporaryDirectory(prefix="tfrec-serving-bench-") as base:
         t = time.perf_counter()
         if args.run:
-            path, users = export_run(base, args.run, max_k=max(args.k, 20))
+            path, users = export_run(base, args.run, max_k=args.k)
             label = f"trained run {args.run}"
         else:
-            path, users = export_synthetic(base, args.items, args.dim, args.users, max_k=max(args.k, 20))
+            path, users = export_synthetic(base, args.items, args.dim, args.users, max_k=args.k)
             label = f"synthetic index: {args.items:,} items x {args.dim} dims, {args.users:,} users"
         size_mb = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs) / 2**20
         print(f"model: {label}; SavedModel {size_mb:.1f} MB, exported in {time.perf_counter() - t:.1f}s")
@@ -260,10 +253,9 @@ def retrieval_benchmark(args, levels: list[int], began: float) -> int:
             return (picks,)
 
         signature = tf.saved_model.load(path).signatures["serving_default"]
-        k_tensor = tf.constant(args.k, tf.int32)
 
         def local_call(_, picks):
-            out = signature(user_id=tf.constant(picks, tf.string), k=k_tensor)
+            out = signature(user_id=tf.constant(picks, tf.string))
             out["item_ids"].numpy(), out["scores"].numpy()
 
         process, target = start_server(base, max_workers=max(levels))

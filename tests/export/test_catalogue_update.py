@@ -32,8 +32,8 @@ def _new_items_csv(exp, path, ids):
 
 
 def _everything(signature, user, k):
-    out = signature(user_id=tf.constant([user]), k=tf.constant(k))
-    return dict(zip(out["item_ids"].numpy()[0].astype(str), out["scores"].numpy()[0]))
+    out = signature(user_id=tf.constant([user]))
+    return dict(zip(out["item_ids"].numpy()[0, :k].astype(str), out["scores"].numpy()[0, :k]))
 
 
 def test_added_items_are_retrievable_with_the_in_memory_scores(tiny_multimodal_run, trained, tmp_path):

@@ -18,8 +18,8 @@ def served(tiny_sequential_run, tmp_path_factory):
 
 
 def _top(signature, users, histories, k=10):
-    out = signature(user_id=tf.constant(users), history=tf.constant(histories), k=tf.constant(k))
-    return out["item_ids"].numpy().astype(str)
+    out = signature(user_id=tf.constant(users), history=tf.constant(histories))
+    return out["item_ids"].numpy()[:, :k].astype(str)
 
 
 def _items_of(exp, category, n):
@@ -57,15 +57,14 @@ def test_serving_default_uses_the_stored_history(served):
     exp, signatures = served
     users = ["u1", "u2", "u3"]
     stored = latest_items(exp.dataset.interactions, 8)
-    default = signatures["serving_default"](user_id=tf.constant(users), k=tf.constant(10))
+    default = signatures["serving_default"](user_id=tf.constant(users))
     explicit = _top(signatures["with_history"], users, [list(stored[u]) for u in users])
-    assert (default["item_ids"].numpy().astype(str) == explicit).all()
+    assert (default["item_ids"].numpy()[:, :10].astype(str) == explicit).all()
 
 
 def test_unknown_items_and_empty_histories_are_not_errors(served):
     _, signatures = served
     top = _top(signatures["with_history"], ["u1"], [["no-such-item", "", "another-unknown"]])
     assert top.shape == (1, 10)
-    empty = signatures["with_history"](user_id=tf.constant(["u1"]), history=tf.zeros([1, 0], tf.string),
-                                       k=tf.constant(10))
-    assert empty["item_ids"].shape == (1, 10)
+    empty = signatures["with_history"](user_id=tf.constant(["u1"]), history=tf.zeros([1, 0], tf.string))
+    assert empty["item_ids"].shape == (1, 40)

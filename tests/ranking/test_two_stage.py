@@ -47,7 +47,7 @@ def test_exported_models_give_distinct_unseen_items_ordered_by_score(two_stage_b
 
 def test_too_many_candidates_is_a_clear_error(two_stage_base):
     recommender = TwoStageRecommender(str(two_stage_base))
-    with pytest.raises(UserError, match=r"refused the request: k must be at most 40$"):
+    with pytest.raises(UserError, match=r"k must be between 1 and 40 \(the model's max_k\), got 41$"):
         recommender.recommend(["u1"], n=5, candidates=41)  # the retrieval export's max_k is 40
 
 

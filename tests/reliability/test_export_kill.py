@@ -65,7 +65,7 @@ def test_sigkill_during_export_leaves_version_1_serving(trained, tiny_run, serve
             while not stop.is_set():
                 try:
                     strict = killing.is_set()
-                    version = client.predict("retrieval", {"user_id": ["u1"], "k": 3})[1]
+                    version = client.predict("retrieval", {"user_id": ["u1"]})[1]
                     seen.append(version)
                     statuses = client.model_status("retrieval")
                     if strict and killing.is_set() and (version != 1 or [s.version for s in statuses] != [1]):

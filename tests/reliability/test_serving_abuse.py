@@ -38,6 +38,10 @@ def k(value):
     return tf.make_tensor_proto(value, dtype=tf.int32, shape=[])
 
 
+def history(*rows):
+    return tf.make_tensor_proto([list(r) for r in rows], dtype=tf.string)
+
+
 def declared_shape_only(count: int):
     """A string tensor declaring ``count`` elements but carrying one: must not make the server allocate."""
     proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING,
@@ -48,26 +52,27 @@ def declared_shape_only(count: int):
 
 # (name, model, inputs, code, phrase in the message, extra predict kwargs)
 ABUSE = [
-    ("wrong dtype", "retrieval", {"user_id": tf.make_tensor_proto([1, 2], dtype=tf.int64), "k": k(5)},
+    ("wrong dtype", "retrieval", {"user_id": tf.make_tensor_proto([1, 2], dtype=tf.int64)},
      INVALID, "must be DT_STRING", {}),
-    ("wrong rank", "retrieval", {"user_id": tf.make_tensor_proto([["u1"]], dtype=tf.string), "k": k(5)},
+    ("wrong rank", "retrieval", {"user_id": tf.make_tensor_proto([["u1"]], dtype=tf.string)},
      INVALID, "must have shape", {}),
-    ("k as a vector", "retrieval", {"user_id": users("u1"), "k": tf.make_tensor_proto([5], dtype=tf.int32)},
-     INVALID, "'k'", {}),
-    ("missing input", "retrieval", {"user_id": users("u1")}, INVALID, "missing input 'k'", {}),
-    ("unknown input", "retrieval", {"user_id": users("u1"), "k": k(5), "evil": users("x")},
+    ("scalar user_id", "retrieval", {"user_id": tf.make_tensor_proto("u1", dtype=tf.string)},
+     INVALID, "must have shape [?]", {}),
+    ("missing input", "retrieval", {}, INVALID, "missing input 'user_id'", {}),
+    ("unknown input", "retrieval", {"user_id": users("u1"), "evil": users("x")},
      INVALID, "unknown input 'evil'", {}),
-    ("huge k", "retrieval", {"user_id": users("u1"), "k": k(2**31 - 1)}, INVALID, f"at most {MAX_K}", {}),
-    ("k = 0", "retrieval", {"user_id": users("u1"), "k": k(0)}, INVALID, "at least 1", {}),
-    ("negative k", "retrieval", {"user_id": users("u1"), "k": k(-7)}, INVALID, "at least 1", {}),
-    ("10 MB string", "retrieval", {"user_id": users("u" * (10 * MB)), "k": k(5)}, INVALID, "more than the limit", {}),
-    ("20 MB message", "retrieval", {"user_id": users("a" * (20 * MB)), "k": k(5)},
+    ("a scalar k, as before", "retrieval", {"user_id": users("u1"), "k": k(2**31 - 1)},
+     INVALID, "unknown input 'k'", {}),
+    ("history for the model without one", "retrieval", {"user_id": users("u1"), "history": history(["i1"])},
+     INVALID, "unknown input 'history'", {}),
+    ("10 MB string", "retrieval", {"user_id": users("u" * (10 * MB))}, INVALID, "more than the limit", {}),
+    ("20 MB message", "retrieval", {"user_id": users("a" * (20 * MB))},
      grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than max", {}),
-    ("declared 10^8 elements", "retrieval", {"user_id": declared_shape_only(10**8), "k": k(5)},
+    ("declared 10^8 elements", "retrieval", {"user_id": declared_shape_only(10**8)},
      INVALID, "more than the limit", {}),
-    ("unknown model", "no_such_model", {"user_id": users("u1"), "k": k(5)}, NOT_FOUND, "no_such_model", {}),
-    ("unknown version", "retrieval", {"user_id": users("u1"), "k": k(5)}, NOT_FOUND, "version 99", {"version": 99}),
-    ("unknown signature", "retrieval", {"user_id": users("u1"), "k": k(5)},
+    ("unknown model", "no_such_model", {"user_id": users("u1")}, NOT_FOUND, "no_such_model", {}),
+    ("unknown version", "retrieval", {"user_id": users("u1")}, NOT_FOUND, "version 99", {"version": 99}),
+    ("unknown signature", "retrieval", {"user_id": users("u1")},
      grpc.StatusCode.FAILED_PRECONDITION, "nope", {"signature_name": "nope"}),
 ]
 
@@ -81,7 +86,7 @@ def call(client, name, model, inputs, kwargs):
 
 
 def good(client, expected):
-    outputs, _ = client.predict("retrieval", {"user_id": users("u1", "u2"), "k": k(5)})
+    outputs, _ = client.predict("retrieval", {"user_id": users("u1", "u2")})
     assert outputs["item_ids"].tolist() == expected
 
 
@@ -93,7 +98,7 @@ def client(server_process):
 
 
 def test_each_abusive_request_gets_its_status_and_the_server_stays_bounded(server_process, client):
-    expected, _ = client.predict("retrieval", {"user_id": users("u1", "u2"), "k": k(5)})
+    expected, _ = client.predict("retrieval", {"user_id": users("u1", "u2")})
     expected = expected["item_ids"].tolist()
     codes = collections.Counter()
     rss = []
@@ -114,12 +119,12 @@ def test_each_abusive_request_gets_its_status_and_the_server_stays_bounded(serve
 
 
 def test_empty_batch_answers_empty_outputs(client):
-    outputs, _ = client.predict("retrieval", {"user_id": users(), "k": k(5)})
-    assert outputs["item_ids"].shape == (0, 5) and outputs["scores"].shape == (0, 5)
+    outputs, _ = client.predict("retrieval", {"user_id": users()})
+    assert outputs["item_ids"].shape == (0, MAX_K) and outputs["scores"].shape == (0, MAX_K)
 
 
 def test_64_concurrent_clients_mixing_good_and_bad_requests(server_process, client):
-    expected = client.predict("retrieval", {"user_id": users("u1", "u2"), "k": k(5)})[0]["item_ids"].tolist()
+    expected = client.predict("retrieval", {"user_id": users("u1", "u2")})[0]["item_ids"].tolist()
     before = server_process.rss_mb()
     small = [a for a in ABUSE if "MB" not in a[0]]  # big payloads × 64 threads would only test the loopback
 
@@ -132,7 +137,7 @@ def test_64_concurrent_clients_mixing_good_and_bad_requests(server_process, clie
                     got, message = call(c, name, model, inputs, kwargs)
                     seen["expected error" if got == code and phrase in message else f"WRONG {name}: {got}"] += 1
                 else:
-                    outputs, _ = c.predict("retrieval", {"user_id": users("u1", "u2"), "k": k(5)})
+                    outputs, _ = c.predict("retrieval", {"user_id": users("u1", "u2")})
                     seen["correct answer" if outputs["item_ids"].tolist() == expected else "WRONG answer"] += 1
         return seen
 

@@ -14,22 +14,21 @@ USERS = ["u1", "u2", "u17", "u250", "no-such-user"]
 
 
 def test_predict_equals_the_local_savedmodel_call(client, served_base):
-    local = SavedModelRecommender(served_base).raw(USERS, 7)
-    outputs, version = client.predict("retrieval", {
-        "user_id": tf.make_tensor_proto(USERS, dtype=tf.string), "k": tf.make_tensor_proto(7, dtype=tf.int32)})
-    assert version == 1
+    local = SavedModelRecommender(served_base).raw(USERS, MAX_K)
+    outputs, version = client.predict("retrieval", {"user_id": tf.make_tensor_proto(USERS, dtype=tf.string)})
+    assert version == 1 and outputs["item_ids"].shape == (len(USERS), MAX_K)
     np.testing.assert_array_equal(outputs["item_ids"], local["item_ids"])
     np.testing.assert_allclose(outputs["scores"], local["scores"], rtol=1e-6)
     recs = client.recommend(USERS, 7)
-    assert [[i for i, _ in row] for row in recs] == local["item_ids"].astype(str).tolist()
+    assert [[i for i, _ in row] for row in recs] == local["item_ids"][:, :7].astype(str).tolist()
 
 
 def test_metadata_lists_the_signature(client):
     meta = client.metadata("retrieval")
     assert meta["version"] == 1
     signature = meta["signatures"]["serving_default"]
-    assert signature["inputs"] == {"user_id": ("DT_STRING", [-1]), "k": ("DT_INT32", [])}
-    assert signature["outputs"] == {"item_ids": ("DT_STRING", [-1, -1]), "scores": ("DT_FLOAT", [-1, -1])}
+    assert signature["inputs"] == {"user_id": ("DT_STRING", [-1])}  # no scalar: TF Serving can batch it
+    assert signature["outputs"] == {"item_ids": ("DT_STRING", [-1, MAX_K]), "scores": ("DT_FLOAT", [-1, MAX_K])}
 
 
 def test_status_says_available(client):
@@ -38,8 +37,8 @@ def test_status_says_available(client):
 
 
 def test_a_pinned_version_is_served_and_unknown_ones_are_not_found(client):
-    outputs, version = client.predict("retrieval", {"user_id": np.array([b"u1"]), "k": np.int32(3)}, version=1)
-    assert version == 1 and outputs["item_ids"].shape == (1, 3)
+    outputs, version = client.predict("retrieval", {"user_id": np.array([b"u1"])}, version=1)
+    assert version == 1 and outputs["item_ids"].shape == (1, MAX_K)
     with pytest.raises(ServingError) as e:
         client.recommend(["u1"], 3, version=99)
     assert e.value.code == grpc.StatusCode.NOT_FOUND
@@ -55,10 +54,9 @@ def test_unknown_model_is_not_found(client):
 
 
 def test_an_empty_batch_gets_an_empty_result(client):
-    """Documented choice: zero users is a valid request with [0, k] outputs (the model handles it)."""
-    outputs, _ = client.predict("retrieval", {"user_id": tf.make_tensor_proto([], dtype=tf.string),
-                                              "k": tf.make_tensor_proto(5, dtype=tf.int32)})
-    assert outputs["item_ids"].shape == (0, 5) and outputs["scores"].shape == (0, 5)
+    """Documented choice: zero users is a valid request with [0, max_k] outputs (the model handles it)."""
+    outputs, _ = client.predict("retrieval", {"user_id": tf.make_tensor_proto([], dtype=tf.string)})
+    assert outputs["item_ids"].shape == (0, MAX_K) and outputs["scores"].shape == (0, MAX_K)
 
 
 def _declared_huge():
@@ -71,20 +69,14 @@ def _declared_huge():
 
 
 MALFORMED = {
-    "huge declared shape": ({"user_id": _declared_huge(), "k": tf.make_tensor_proto(5, dtype=tf.int32)},
-                            "user_id"),
-    "wrong dtype": ({"user_id": tf.make_tensor_proto(["u1"]), "k": tf.make_tensor_proto(5, dtype=tf.int64)}, "k"),
-    "wrong rank": ({"user_id": tf.make_tensor_proto([["u1"]]), "k": tf.make_tensor_proto(5, dtype=tf.int32)},
-                   "user_id"),
-    "k as a vector": ({"user_id": tf.make_tensor_proto(["u1"]), "k": tf.make_tensor_proto([5], dtype=tf.int32)},
-                      "k"),
-    "missing input": ({"user_id": tf.make_tensor_proto(["u1"])}, "k"),
-    "unknown input": ({"user_id": tf.make_tensor_proto(["u1"]), "k": tf.make_tensor_proto(5, dtype=tf.int32),
-                       "history": tf.make_tensor_proto([["i1"]])}, "history"),
-    "k too large": ({"user_id": tf.make_tensor_proto(["u1"]), "k": tf.make_tensor_proto(MAX_K + 1, dtype=tf.int32)},
-                    "k must be at most"),
-    "k zero": ({"user_id": tf.make_tensor_proto(["u1"]), "k": tf.make_tensor_proto(0, dtype=tf.int32)},
-               "k must be at least"),
+    "huge declared shape": ({"user_id": _declared_huge()}, "user_id"),
+    "wrong dtype": ({"user_id": tf.make_tensor_proto([1], dtype=tf.int64)}, "user_id"),
+    "wrong rank": ({"user_id": tf.make_tensor_proto([["u1"]])}, "user_id"),
+    "scalar user_id": ({"user_id": tf.make_tensor_proto("u1")}, "user_id"),
+    "missing input": ({}, "user_id"),
+    "unknown input": ({"user_id": tf.make_tensor_proto(["u1"]), "history": tf.make_tensor_proto([["i1"]])},
+                      "history"),
+    "a scalar k": ({"user_id": tf.make_tensor_proto(["u1"]), "k": tf.make_tensor_proto(5, dtype=tf.int32)}, "k"),
 }
 
 
@@ -97,6 +89,15 @@ def test_malformed_requests_are_invalid_argument_and_the_server_keeps_serving(cl
     if server.kind == "dev":  # TF Serving words its messages differently
         assert named in e.value.message
     assert len(client.recommend(["u1"], 3)[0]) == 3
+
+
+@pytest.mark.parametrize("k", [0, -3, MAX_K + 1, 2**31 - 1])
+def test_k_out_of_range_is_invalid_argument_naming_the_limit(client, k):
+    with pytest.raises(ServingError) as e:
+        client.recommend(["u1"], k)
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.message == f"k must be between 1 and {MAX_K} (the model's max_k), got {k}"
+    assert len(client.recommend(["u1"], MAX_K)[0]) == MAX_K
 
 
 def test_a_10_mb_string_is_refused_with_a_message(client, server):

@@ -19,6 +19,8 @@ from tfrec.serving.model_server import ModelServer
 from tfrec.serving.request_batcher import RequestBatcher, batching_from_args, batching_settings
 from tfrec.serving.saved_model_recommender import SavedModelRecommender
 
+from .conftest import MAX_K
+
 QUIET = dict(log=lambda *_: None)
 
 
@@ -228,26 +230,24 @@ def test_batched_ranking_results_equal_unbatched(ranking_base):
             np.testing.assert_allclose(batched[name], unbatched[name], rtol=1e-5, atol=1e-6)
 
 
-def test_retrieval_with_its_scalar_k_passes_through_unbatched(served_base, caplog):
+def test_retrieval_requests_are_batched_and_answered_as_alone(served_base):
+    """The retrieval signature has no scalar input, so concurrent requests share batches."""
     users = [["u1"], ["u2", "u17"], ["u250"], ["no-such-user", "u3"]]
-    with caplog.at_level(logging.INFO, logger="tfrec.serving"):
-        server, target = _serve(served_base, BatchingSettings(max_batch_size=64, batch_timeout_micros=100_000,
-                                                              num_batch_threads=1, max_enqueued_batches=10))
-        try:
-            got = _concurrently(target, [lambda c, u=u: c.predict("retrieval", {
-                "user_id": tf.make_tensor_proto(u, dtype=tf.string), "k": tf.make_tensor_proto(5, dtype=tf.int32)})[0]
-                for u in users])
-            stats = dict(server.batcher.stats)
-        finally:
-            server.stop(grace_seconds=1.0)
+    server, target = _serve(served_base, BatchingSettings(max_batch_size=64, batch_timeout_micros=200_000,
+                                                          num_batch_threads=1, max_enqueued_batches=10))
+    try:
+        got = _concurrently(target, [lambda c, u=u: c.predict("retrieval", {
+            "user_id": tf.make_tensor_proto(u, dtype=tf.string)})[0] for u in users])
+        stats = dict(server.batcher.stats)
+    finally:
+        server.stop(grace_seconds=1.0)
     local = SavedModelRecommender(served_base)
     for u, outputs in zip(users, got):
-        want = local.raw(u, 5)
+        want = local.raw(u, MAX_K)
         np.testing.assert_array_equal(outputs["item_ids"], want["item_ids"])
         np.testing.assert_allclose(outputs["scores"], want["scores"], rtol=1e-6)
-    assert stats.get("batches", 0) == 0 and stats["unbatched"] == len(users)
-    messages = [r.getMessage() for r in caplog.records if "served unbatched" in r.getMessage()]
-    assert len(messages) == 1 and "retrieval version 1 signature 'serving_default'" in messages[0]
+    assert stats.get("unbatched", 0) == 0 and stats["requests"] == len(users)
+    assert stats["batches"] < len(users)
 
 
 def _wait(condition, timeout_s: float = 30.0) -> bool:

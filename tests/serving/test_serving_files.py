@@ -9,12 +9,12 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfrec.export.serving_config import (BATCHING_PARAMETERS, MODELS_CONFIG, BatchingSettings,
+from tfrec.export.retrieval_export import RETRIEVAL_BATCHING
+from tfrec.export.serving_config import (BATCHING_PARAMETERS, MODEL_BATCHING_PARAMS, MODELS_CONFIG, BatchingSettings,
                                          read_batching_parameters, read_models_config, write_serving_files)
-from tfrec.export.warmup import WARMUP_FILE, read_warmup_requests, retrieval_warmup_requests, write_warmup_requests
+from tfrec.export.warmup import WARMUP_FILE, read_warmup_requests, warmup_requests, write_warmup_requests
 from tfrec.serving.servable_registry import ServableRegistry, State
 
-from .conftest import MAX_K
 
 
 def test_models_config_names_every_model_with_an_absolute_base_path(served_base):
@@ -66,7 +66,15 @@ def test_warmup_records_are_prediction_logs_of_real_users(served_base, trained):
         assert request.model_spec.name == "retrieval" and request.model_spec.signature_name == "serving_default"
         users = tf.make_ndarray(request.inputs["user_id"]).astype(str)
         assert users.ndim == 1 and set(users) <= known_users
-        assert 1 <= int(tf.make_ndarray(request.inputs["k"])) <= MAX_K
+        assert set(request.inputs) == {"user_id"}
+    assert [len(tf.make_ndarray(log.predict_log.request.inputs["user_id"])) for log in logs] == [1, 4, 16]
+
+
+def test_every_version_says_how_tf_serving_should_batch_it(served_base):
+    """``<version>/batching_params.pbtxt``: what TF Serving reads with --enable_per_model_batching_parameters."""
+    parsed = read_batching_parameters(os.path.join(served_base, "retrieval", "1", MODEL_BATCHING_PARAMS))
+    assert parsed.max_batch_size.value == RETRIEVAL_BATCHING.max_batch_size
+    assert parsed.batch_timeout_micros.value == RETRIEVAL_BATCHING.batch_timeout_micros
 
 
 def test_a_version_whose_warmup_fails_is_never_served(served_base, tmp_path):
@@ -78,10 +86,11 @@ def test_a_version_whose_warmup_fails_is_never_served(served_base, tmp_path):
     assert registry.served() == {"retrieval": [1]}
     broken = tmp_path / "broken"
     shutil.copytree(base / "retrieval" / "1", broken)
-    write_warmup_requests(str(broken), retrieval_warmup_requests(["u1"], k=MAX_K + 1))
+    write_warmup_requests(str(broken), warmup_requests("retrieval", "serving_default", {
+        "user_id": (tf.string, ["u1"]), "k": (tf.int32, [5])}))
     os.rename(broken, base / "retrieval" / "2")
     registry.poll()
     assert registry.served() == {"retrieval": [1]}
     status = dict(registry.status("retrieval"))
     assert status[1].state == State.AVAILABLE and status[2].state == State.END
-    assert "warm-up request 0" in status[2].error and "k must be at most" in status[2].error
+    assert "warm-up request 0" in status[2].error and "unknown input 'k'" in status[2].error

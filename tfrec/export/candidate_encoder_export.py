@@ -19,8 +19,10 @@ import os
 
 import tensorflow as tf
 
+from tfrec.export.serving_config import BatchingSettings, write_model_batching_params
 from tfrec.export.versions import new_version
-from tfrec.models.content import IMAGE, RAW_FEATURES, TEXT
+from tfrec.export.warmup import warmup_requests, write_warmup_requests
+from tfrec.models.content import IMAGE, RAW_FEATURES, TEXT, read_image_bytes
 from tfrec.models.retrieval import SAMPLING_PROBABILITY
 
 MODEL_NAME = "candidate_encoder"
@@ -72,6 +74,27 @@ def build_candidate_service(exp, model) -> CandidateEncoderService:
                                    exp.dataset.item_categorical)
 
 
+# Each row runs the text and image encoders: batches stay small so one does not hold the others up.
+CANDIDATE_BATCHING = BatchingSettings(max_batch_size=64, batch_timeout_micros=2000)
+
+
+def candidate_warmup(exp, service: CandidateEncoderService) -> list:
+    """Warm-up requests of both signatures from real catalogue items, plus one without text or image
+    (the "missing" path of each encoder)."""
+    items = exp.dataset.items.head(4)
+
+    def column(name):
+        return items[name].fillna("").astype(str).tolist() if name in items else [""] * len(items)
+
+    columns = {"item_id": (tf.string, column("item_id") + ["new-item"]),
+               "text": (tf.string, column("text") + [""]),
+               "image": (tf.string, read_image_bytes(column("image_path")) + [b""])}
+    requests = warmup_requests(MODEL_NAME, "serving_default", columns, batch_sizes=(1, 5))
+    for name in ("title", *service.categorical):
+        columns[name] = (tf.string, column(name) + [""])
+    return requests + warmup_requests(MODEL_NAME, "with_features", columns, batch_sizes=(1, 5))
+
+
 def export_candidate_encoder(exp, model, base: str, version: int | None = None, log=print) -> str:
     """Writes ``<base>/candidate_encoder/<version>/`` (claimed first, published whole) and returns its path."""
     service = build_candidate_service(exp, model)
@@ -80,4 +103,6 @@ def export_candidate_encoder(exp, model, base: str, version: int | None = None, 
             "serving_default": service.serve.get_concrete_function(),
             "with_features": service.with_features.get_concrete_function(),
         })
+        write_warmup_requests(folder, candidate_warmup(exp, service))
+        write_model_batching_params(folder, CANDIDATE_BATCHING)
     return os.path.join(base, MODEL_NAME, str(version))

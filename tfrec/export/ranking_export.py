@@ -30,13 +30,13 @@ import os
 
 import pandas as pd
 import tensorflow as tf
-from tensorflow_serving.apis import model_pb2, predict_pb2
 
-from tfrec.data.history import HISTORY
+from tfrec.data.history import HISTORY, history_rows, latest_items
 from tfrec.export.explanations import fixed_length, reasons, repeat_rows, without_each
 from tfrec.export.retrieval_export import UserHistories
+from tfrec.export.serving_config import BatchingSettings, write_model_batching_params
 from tfrec.export.versions import new_version
-from tfrec.export.warmup import write_warmup_requests
+from tfrec.export.warmup import warmup_requests, write_warmup_requests
 from tfrec.models.ranking import RETRIEVAL_SCORE, SCORE
 
 MODEL_NAME = "ranking"
@@ -109,23 +109,23 @@ class RankingService(tf.Module):
         return reasons(history, score, tf.reshape(scores, [-1, length]))
 
 
-def ranking_warmup_requests(user_ids, item_ids, with_score: bool, batch_sizes=(1, 8, 64)):
-    """One ``serving_default`` request per batch size, from real ids (cycled)."""
-    user_ids, item_ids = [str(u) for u in user_ids], [str(i) for i in item_ids]
-    if not user_ids or not item_ids:
-        raise ValueError("ranking warm-up requests need at least one user id and one item id")
-    requests = []
-    for size in batch_sizes:
-        request = predict_pb2.PredictRequest(
-            model_spec=model_pb2.ModelSpec(name=MODEL_NAME, signature_name="serving_default"))
-        request.inputs["user_id"].CopyFrom(tf.make_tensor_proto(
-            [user_ids[i % len(user_ids)] for i in range(size)], dtype=tf.string, shape=[size]))
-        request.inputs["item_id"].CopyFrom(tf.make_tensor_proto(
-            [item_ids[i % len(item_ids)] for i in range(size)], dtype=tf.string, shape=[size]))
-        if with_score:
-            request.inputs[RETRIEVAL_SCORE].CopyFrom(tf.make_tensor_proto([0.0] * size, dtype=tf.float32,
-                                                                          shape=[size]))
-        requests.append(request)
+# A two-stage ranking request carries one user's candidates (100 rows by default).
+RANKING_BATCHING = BatchingSettings(max_batch_size=1024, batch_timeout_micros=2000)
+
+
+def ranking_warmup(exp, service: RankingService) -> list:
+    """Warm-up requests of every signature at 1, 8 and 64 pairs, from real ids (and stored histories)."""
+    interactions = exp.base.dataset.interactions
+    users = [str(u) for u in pd.unique(interactions.user_id)[:16]]
+    items = [str(i) for i in pd.unique(interactions.item_id)[:16]]
+    columns = {"user_id": (tf.string, users), "item_id": (tf.string, items)}
+    if service.uses_retrieval_score:
+        columns[RETRIEVAL_SCORE] = (tf.float32, [0.0])
+    requests = warmup_requests(MODEL_NAME, "serving_default", columns, batch_sizes=(1, 8, 64))
+    if service.history_length:
+        stored = latest_items(interactions, service.history_length)
+        columns[HISTORY] = (tf.string, history_rows(stored, users, service.history_length).tolist())
+        requests += warmup_requests(MODEL_NAME, "with_history", columns, batch_sizes=(1, 8, 64))
     return requests
 
 
@@ -148,8 +148,6 @@ def export_ranking(exp, model, base: str, version: int | None = None, log=print)
                        "retrieval_score_input": service.uses_retrieval_score,
                        "history_length": service.history_length,
                        "candidates_k": exp.config.candidates.k}, f, indent=2)
-        interactions = exp.base.dataset.interactions
-        write_warmup_requests(folder, ranking_warmup_requests(pd.unique(interactions.user_id)[:16],
-                                                              pd.unique(interactions.item_id)[:16],
-                                                              service.uses_retrieval_score))
+        write_warmup_requests(folder, ranking_warmup(exp, service))
+        write_model_batching_params(folder, RANKING_BATCHING)
     return os.path.join(base, MODEL_NAME, str(version))

@@ -1,14 +1,17 @@
 """Exports the retrieval model as a TF Serving SavedModel with a TFRS BruteForce index.
 
 Signature ``serving_default``:
-  inputs  ``user_id`` string [B], ``k`` int32 scalar in [1, max_k];
-  outputs ``item_ids`` string [B, k], ``scores`` float32 [B, k].
+  inputs  ``user_id`` string [B];
+  outputs ``item_ids`` string [B, max_k], ``scores`` float32 [B, max_k], best first.
+Every input has a batch dimension, so TF Serving's ``--enable_batching`` can
+concatenate requests; a client wanting fewer items keeps the first k of each
+row (the width ``max_k`` is static, so ``GetModelMetadata`` states it).
 Signature ``with_history`` (models with a history encoder): also ``history``
 string [B, L] — the user's latest items, newest last, padded with "" — so a
 client's fresh events change the recommendations at once. ``serving_default``
 uses each user's stored history (their latest items in the data set). Both
-signatures of such a model also output ``because`` string [B, k] and
-``because_score`` float32 [B, k]: the history item each recommendation owes
+signatures of such a model also output ``because`` string [B, max_k] and
+``because_score`` float32 [B, max_k]: the history item each recommendation owes
 most to, and how much lower it scores without it (:mod:`tfrec.export.explanations`).
 
 The user's features are looked up inside the model from its id, so a client
@@ -30,11 +33,12 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfrec.data.feature_table import FeatureTable
-from tfrec.data.history import HISTORY, PAD, latest_items
+from tfrec.data.history import HISTORY, PAD, history_rows, latest_items
 from tfrec.evaluation.embedding_scorer import candidate_embeddings
 from tfrec.export.explanations import fixed_length, reasons, repeat_rows, without_each
+from tfrec.export.serving_config import BatchingSettings, write_model_batching_params
 from tfrec.export.versions import new_version
-from tfrec.export.warmup import retrieval_warmup_requests, write_warmup_requests
+from tfrec.export.warmup import warmup_requests, write_warmup_requests
 
 ITEMS_ASSET = os.path.join("assets.extra", "items.json")
 INFO_ASSET = os.path.join("assets.extra", "retrieval.json")  # what a client needs to know: history length, max_k
@@ -111,44 +115,35 @@ class RetrievalService(tf.Module):
         self.max_k = min(max_k, num_items)
         self.fetch_k = min(num_items, self.max_k + (seen.max_count if seen else 0) + history_length)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"),
-                                  tf.TensorSpec([], tf.int32, name="k")])
-    def serve(self, user_id, k):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id")])
+    def serve(self, user_id):
         """Recommendations from what the model knows of the user (their stored history)."""
         history = self.histories(user_id) if self.histories is not None else None
-        return self._top_k(user_id, history, k)
+        return self._top_k(user_id, history)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"),
-                                  tf.TensorSpec([None, None], tf.string, name="history"),
-                                  tf.TensorSpec([], tf.int32, name="k")])
-    def serve_with_history(self, user_id, history, k):
+                                  tf.TensorSpec([None, None], tf.string, name="history")])
+    def serve_with_history(self, user_id, history):
         """Recommendations from the user's latest items as the client sends them (newest last,
         padded with ""); unknown items are ignored; items in it are not recommended back."""
         checks = [tf.debugging.assert_equal(tf.shape(history)[0], tf.shape(user_id)[0],
                                             message="history must have one row per user_id")]
         with tf.control_dependencies(checks):
-            # A leading pad column makes an empty history [B, 0] a valid [B, 1] one.
             history = fixed_length(history, self.history_length)
-        return self._top_k(user_id, history, k)
+        return self._top_k(user_id, history)
 
-    def _top_k(self, user_id, history, k):
-        checks = [
-            tf.debugging.assert_greater_equal(k, 1, message="k must be at least 1"),
-            tf.debugging.assert_less_equal(k, self.max_k, message=f"k must be at most {self.max_k}"),
-        ]
-        with tf.control_dependencies(checks):
-            features = {"user_id": user_id, **self.users(user_id)}
-            if history is not None:
-                features[HISTORY] = history
-            query = self.query_tower(features)
-            scores, ids = self.index(query, k=self.fetch_k)
+    def _top_k(self, user_id, history):
+        features = {"user_id": user_id, **self.users(user_id)}
+        if history is not None:
+            features[HISTORY] = history
+        scores, ids = self.index(self.query_tower(features), k=self.fetch_k)
         if self.seen is not None:
             seen = self.seen(user_id)
             if history is not None:
                 seen = tf.concat([seen, history], axis=1)
             is_seen = tf.reduce_any(tf.equal(ids[:, :, None], seen[:, None, :]), axis=-1)
             scores = tf.where(is_seen, tf.fill(tf.shape(scores), -np.inf), scores)
-        top_scores, order = tf.math.top_k(scores, k=k)
+        top_scores, order = tf.math.top_k(scores, k=self.max_k)
         out = {"item_ids": tf.gather(ids, order, batch_dims=1), "scores": top_scores}
         if history is not None and self.item_vectors is not None:
             out.update(self._reasons(features, history, out["item_ids"], top_scores))
@@ -177,6 +172,22 @@ def build_service(exp, model, max_k: int, exclude_seen: bool) -> RetrievalServic
                             histories, length, vectors)
 
 
+# A request carries a few users; two-stage calls carry one.
+RETRIEVAL_BATCHING = BatchingSettings(max_batch_size=256, batch_timeout_micros=1000)
+
+
+def retrieval_warmup(exp, service: RetrievalService) -> list:
+    """Warm-up requests of every signature, from real user ids (and their stored histories)."""
+    users = [str(u) for u in pd.unique(exp.dataset.interactions.user_id)[:16]]
+    requests = warmup_requests("retrieval", "serving_default", {"user_id": (tf.string, users)})
+    if service.histories is not None:
+        stored = latest_items(exp.dataset.interactions, service.history_length)
+        histories = history_rows(stored, users, service.history_length).tolist()
+        requests += warmup_requests("retrieval", "with_history",
+                                    {"user_id": (tf.string, users), "history": (tf.string, histories)})
+    return requests
+
+
 def export_retrieval(exp, model, base: str, version: int | None = None, max_k: int = 100,
                      exclude_seen: bool = True, log=print) -> str:
     """Writes ``<base>/retrieval/<version>/`` (claimed first, published whole) and returns its path."""
@@ -192,6 +203,6 @@ def export_retrieval(exp, model, base: str, version: int | None = None, max_k: i
             json.dump(dict(zip(items.item_id, items.title)), f)
         with open(os.path.join(folder, INFO_ASSET), "w") as f:
             json.dump({"history_length": service.history_length, "max_k": service.max_k}, f, indent=2)
-        users = pd.unique(exp.dataset.interactions.user_id)[:16]
-        write_warmup_requests(folder, retrieval_warmup_requests(users, k=min(10, service.max_k)))
+        write_warmup_requests(folder, retrieval_warmup(exp, service))
+        write_model_batching_params(folder, RETRIEVAL_BATCHING)
     return os.path.join(base, "retrieval", str(version))

@@ -6,6 +6,9 @@ given ``--model_config_file``: a text-format ``ModelServerConfig`` whose
 platform. Request batching (``--enable_batching``) reads its limits from
 ``--batching_parameters_file``: a text-format ``BatchingParameters``.
 
+Each exported version also carries its own ``batching_params.pbtxt``, which TF
+Serving reads instead with ``--enable_per_model_batching_parameters``.
+
 This module writes both files next to the models, ``<base>/models.config`` and
 ``<base>/batching_parameters.txt``, from the real protocol buffers, so what is
 written is exactly what the server parses. ``ModelServerConfig`` ships with
@@ -32,6 +35,9 @@ from tfrec.export.versions import existing_versions
 
 MODELS_CONFIG = "models.config"
 BATCHING_PARAMETERS = "batching_parameters.txt"
+# Read from the version folder by TF Serving started with --enable_batching
+# --enable_per_model_batching_parameters, instead of --batching_parameters_file.
+MODEL_BATCHING_PARAMS = "batching_params.pbtxt"
 
 
 def model_names(base: str) -> list[str]:
@@ -170,6 +176,12 @@ def write_batching_parameters(base: str, settings: BatchingSettings | None = Non
     """Writes ``<base>/batching_parameters.txt`` atomically and returns its path."""
     text = text_format.MessageToString((settings or BatchingSettings()).to_proto())
     return _write_text(os.path.join(base, BATCHING_PARAMETERS), text)
+
+
+def write_model_batching_params(version_folder: str, settings: BatchingSettings) -> str:
+    """Writes a model version's own ``<version>/batching_params.pbtxt`` atomically; returns its path."""
+    text = text_format.MessageToString(settings.to_proto())
+    return _write_text(os.path.join(version_folder, MODEL_BATCHING_PARAMS), text)
 
 
 def read_batching_parameters(path: str):

@@ -22,24 +22,25 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_RECORDS = 1000  # TF Serving's WarmupConsts::kMaxNumRecords
 
 
-def retrieval_warmup_requests(user_ids, k: int, model_name: str = "retrieval",
-                              batch_sizes=(1, 4, 16)) -> list[predict_pb2.PredictRequest]:
-    """One ``serving_default`` request of the retrieval signature per batch size.
+def warmup_requests(model_name: str, signature_name: str, columns: dict,
+                    batch_sizes=(1, 4, 16)) -> list[predict_pb2.PredictRequest]:
+    """One request of ``signature_name`` per batch size.
 
-    ``user_ids`` are cycled to fill each batch; at least one id is needed.
+    ``columns`` maps each input to ``(dtype, rows)``: the values of one row
+    each (a scalar, or a list for an input with more dimensions), cycled to
+    fill each batch, so every request is real data at every batch size the
+    server should be ready for.
     """
-    user_ids = [str(u) for u in user_ids]
-    if not user_ids:
-        raise ValueError("warm-up requests need at least one user id")
-    if k < 1:
-        raise ValueError(f"warm-up k must be at least 1, got {k}")
     requests = []
+    for name, (_, rows) in columns.items():
+        if not len(rows):
+            raise ValueError(f"warm-up requests of {model_name} '{signature_name}' need at least one {name}")
     for size in batch_sizes:
-        batch = [user_ids[i % len(user_ids)] for i in range(size)]
         request = predict_pb2.PredictRequest(
-            model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default"))
-        request.inputs["user_id"].CopyFrom(tf.make_tensor_proto(batch, dtype=tf.string, shape=[size]))
-        request.inputs["k"].CopyFrom(tf.make_tensor_proto(k, dtype=tf.int32, shape=[]))
+            model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature_name))
+        for name, (dtype, rows) in columns.items():
+            batch = [rows[i % len(rows)] for i in range(size)]
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(batch, dtype=dtype))
         requests.append(request)
     return requests
 

@@ -35,6 +35,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 
 from tfrec.errors import ConfigError
 from tfrec.serving.errors import ServingError
+from tfrec.serving.top_k import first_k_of
 
 _STATE_NAMES = get_model_status_pb2.ModelVersionStatus.State.Name
 
@@ -114,11 +115,15 @@ class ServingClient:
                   histories=None) -> list[list[tuple[str, float]]]:
         """Top-``k`` ``(item_id, score)`` for each user id, best first (fewer when the user has seen almost
         every item: the seen ones score -inf and are left out). ``histories`` (each user's latest items,
-        newest last) asks the ``with_history`` signature."""
+        newest last) asks the ``with_history`` signature.
+
+        The model returns its top ``max_k`` per user; the first ``k`` are kept, and ``k`` above
+        ``max_k`` is INVALID_ARGUMENT (:func:`tfrec.serving.top_k.first_k_of`).
+        """
         outputs, _ = self.retrieve(user_ids, k, model, version, histories)
-        return [[(item.decode("utf-8", "replace"), float(score)) for item, score in zip(items, scores)
+        return [[(item.decode("utf-8", "replace"), float(score)) for item, score in zip(items, row)
                  if score > float("-inf")]
-                for items, scores in zip(outputs["item_ids"], outputs["scores"])]
+                for items, row in zip(outputs["item_ids"], outputs["scores"])]
 
     def retrieve(self, user_ids, k: int, model: str = "retrieval", version: int | None = None,
                  histories=None) -> tuple[dict[str, np.ndarray], int]:
@@ -127,12 +132,12 @@ class ServingClient:
         from tfrec.serving.saved_model_recommender import padded
 
         user_ids = [str(u) for u in user_ids]
-        inputs = {"user_id": tf.make_tensor_proto(user_ids, dtype=tf.string, shape=[len(user_ids)]),
-                  "k": tf.make_tensor_proto(int(k), dtype=tf.int32, shape=[])}
+        inputs = {"user_id": tf.make_tensor_proto(user_ids, dtype=tf.string, shape=[len(user_ids)])}
         signature = "serving_default"
         if histories is not None:
             inputs["history"], signature = tf.make_tensor_proto(padded(histories), dtype=tf.string), "with_history"
-        return self.predict(model, inputs, signature_name=signature, version=version)
+        outputs, answered = self.predict(model, inputs, signature_name=signature, version=version)
+        return first_k_of(outputs, k), answered
 
     def model_status(self, model: str, version: int | None = None) -> list[ModelVersion]:
         """The load state of every version of ``model`` the server knows (or of ``version``)."""

@@ -7,6 +7,8 @@ one type whichever side failed.
 
 from __future__ import annotations
 
+import re
+
 import grpc
 
 from tfrec.errors import UserError
@@ -23,3 +25,19 @@ class ServingError(UserError):
 
 class ServerSettingsError(UserError, ValueError):
     """A ``tfrec serve`` option is invalid (TLS files, limits): reported before anything starts."""
+
+
+def model_error_message(message: str) -> str:
+    """What a model's failed check said, without the graph dump TensorFlow appends.
+
+    ``assertion failed: [user_id and item_id must have the same length] [Condition x == y ...]
+    [[{{node assert_equal_1/Assert/Assert}}]] [Op:__inference_...]`` becomes
+    ``user_id and item_id must have the same length``; other errors keep their first line.
+    """
+    message = message or ""
+    if "assertion failed:" in message:
+        first = re.search(r"assertion failed: \[([^\]]+)\]", message)
+        if first:
+            return first.group(1)
+    line = message.strip().splitlines()[0] if message.strip() else "the model failed"
+    return re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", line)

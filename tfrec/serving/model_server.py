@@ -25,8 +25,7 @@ loaded and warmed up (in-flight requests finish on the old one); honours
 ``model_spec.version``, ``version_label`` and ``signature_name``; runs the
 warm-up records. Where it is stricter: requests are checked against the
 signature first (missing/unknown input, dtype, rank and fixed dimensions,
-element count, string size), and answered INVALID_ARGUMENT naming the input;
-TensorFlow errors raised by the model keep their status code and message.
+element count, string size), and answered INVALID_ARGUMENT naming the input.
 
 The same files under real TF Serving (gRPC on 8500, REST on 8501), from the
 project folder; ``models.config`` must name paths as the server sees them, so
@@ -45,14 +44,15 @@ or, with a ``tensorflow_model_server`` binary on the host:
         --model_config_file="$PWD/saved_models/models.config"
 
 Server-side batching adds ``--enable_batching
---batching_parameters_file=/models/batching_parameters.txt``. TF Serving batches
-by concatenating requests along dimension 0 and refuses rank-0 inputs
-("Batching session Run() input tensors must have at least one dimension"),
-so the current retrieval signature, whose ``k`` is a scalar, must be served
-without ``--enable_batching``. ``tfrec serve --enable-batching
-[--batching-parameters-file F]`` batches the same way, from the same file, and
-serves scalar-input signatures unbatched; see
-:mod:`tfrec.serving.request_batcher`.
+--batching_parameters_file=/models/batching_parameters.txt`` (one set of limits
+for every model), or ``--enable_batching --enable_per_model_batching_parameters``
+(each version's own ``batching_params.pbtxt``, written by the exports). TF
+Serving batches by concatenating requests along dimension 0 and refuses rank-0
+inputs, so no exported signature has one. ``tfrec serve --enable-batching
+[--batching-parameters-file F]`` batches the same way, from the same file; see
+:mod:`tfrec.serving.request_batcher`. TensorFlow errors raised by a model keep
+their status code; a failed check in the graph answers with its own message,
+without the graph dump.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
-from tfrec.serving.errors import ServerSettingsError, ServingError
+from tfrec.serving.errors import ServerSettingsError, ServingError, model_error_message
 from tfrec.serving.request_batcher import RequestBatcher, batching_from_args
 from tfrec.serving.request_validation import RequestLimits
 from tfrec.serving.servable_registry import ServableRegistry
@@ -85,8 +85,8 @@ def _answer(context, call):
         return call()
     except ServingError as e:
         code, message = e.code, e.message
-    except tf.errors.OpError as e:  # raised by the model: keep TensorFlow's code and message
-        code, message = _GRPC_CODES.get(e.error_code, grpc.StatusCode.INTERNAL), e.message
+    except tf.errors.OpError as e:  # raised by the model: keep TensorFlow's code, drop the graph dump
+        code, message = _GRPC_CODES.get(e.error_code, grpc.StatusCode.INTERNAL), model_error_message(e.message)
     except Exception as e:  # noqa: BLE001 - a bug must not take the server down
         log.exception("internal error while answering a request")
         code, message = grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"

@@ -21,9 +21,9 @@ Scheduling follows TF Serving's ``BasicBatchScheduler`` and reads the same
   queue to which this task was submitted is full"), which clients retry.
 
 A signature is batched only when every input has a batch dimension (known
-rank of at least 1); one with a scalar input, such as the retrieval model's
-``k``, runs unbatched, as TF Serving refuses to batch rank-0 inputs; this is
-logged once per signature. Requests are only combined when their inputs agree
+rank of at least 1); one with a scalar input runs unbatched (TF Serving refuses
+to batch rank-0 inputs; no exported signature has one); this is logged once
+per signature. Requests are only combined when their inputs agree
 on names, dtypes and every dimension after the first. Where TF Serving would
 fail the whole batch, this server falls back to running each request alone:
 when the model raises an error for a combined batch (so only the bad request

@@ -21,6 +21,7 @@ from tfrec.data.history import HISTORY, PAD
 from tfrec.errors import UserError
 from tfrec.export.explanations import BECAUSE, BECAUSE_SCORE
 from tfrec.export.retrieval_export import INFO_ASSET, ITEMS_ASSET
+from tfrec.serving.top_k import first_k_of
 from tfrec.export.versions import version_path
 
 
@@ -51,7 +52,7 @@ class SavedModelRecommender:
     def raw(self, user_ids, k: int, histories=None) -> dict[str, np.ndarray]:
         """The signature's outputs as arrays; ``histories`` (each user's latest items, newest last) selects
         ``with_history``, else each user's history as exported is used."""
-        inputs = {"user_id": tf.constant([str(u) for u in user_ids], tf.string), "k": tf.constant(k, tf.int32)}
+        inputs = {"user_id": tf.constant([str(u) for u in user_ids], tf.string)}
         name = "serving_default"
         if histories is not None:
             if not self.reads_history:
@@ -62,7 +63,8 @@ class SavedModelRecommender:
             out = self._signatures[name](**inputs)
         except tf.errors.InvalidArgumentError as e:
             raise UserError(f"retrieval version {self.version} refused the request: {refusal(e)}") from None
-        return {name: value.numpy() for name, value in out.items()}
+        # The model answers its top max_k per user; the first k are kept (k outside 1..max_k refused).
+        return first_k_of({name: value.numpy() for name, value in out.items()}, k)
 
     def recommend(self, user_ids, k: int = 10, histories=None) -> list[list[Recommendation]]:
         """Each user's top ``k``; fewer when the user has seen almost everything (a seen item scores -inf
