@@ -9,7 +9,7 @@ is not installed. It is for development and tests, not production: it runs
 in one Python process and binds 127.0.0.1 unless told otherwise.
 
     tfrec serve --base saved_models [--model-config-file saved_models/models.config]
-                [--port 8500] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16]
+                [--port 8500] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16] [--max-rows 10000]
                 [--tls-cert server.pem --tls-key server.key [--tls-client-ca ca.pem]]
 
 With ``--tls-cert``/``--tls-key`` (PEM files) it speaks TLS only; adding
@@ -25,7 +25,8 @@ loaded and warmed up (in-flight requests finish on the old one); honours
 ``model_spec.version``, ``version_label`` and ``signature_name``; runs the
 warm-up records. Where it is stricter: requests are checked against the
 signature first (missing/unknown input, dtype, rank and fixed dimensions,
-element count, string size), and answered INVALID_ARGUMENT naming the input.
+element count, rows, string size, declared shape against the values carried),
+and answered INVALID_ARGUMENT naming the input.
 
 The same files under real TF Serving (gRPC on 8500, REST on 8501), from the
 project folder; ``models.config`` must name paths as the server sees them, so
@@ -187,7 +188,8 @@ class ModelServer:
     def __init__(self, base: str | None = None, model_config_file: str | None = None, host: str = "127.0.0.1",
                  port: int = 8500, poll_seconds: float = 2.0, max_message_mb: int = 16, max_workers: int = 8,
                  max_concurrent_rpcs: int = 256, max_string_mb: float = 4.0, tls_cert: str | None = None,
-                 tls_key: str | None = None, tls_client_ca: str | None = None, batching=None):
+                 tls_key: str | None = None, tls_client_ca: str | None = None, batching=None,
+                 max_rows: int = 10_000):
         if not 1 <= max_message_mb <= 1024:
             raise ServerSettingsError(f"max_message_mb must be between 1 and 1024, got {max_message_mb}")
         if max_workers < 1 or max_concurrent_rpcs < 1:
@@ -195,8 +197,11 @@ class ModelServer:
         self.host, self.port, self.poll_seconds = host, port, poll_seconds
         if max_string_mb <= 0:
             raise ServerSettingsError(f"max_string_mb must be positive, got {max_string_mb}")
+        if max_rows < 1:
+            raise ServerSettingsError(f"max_rows must be at least 1, got {max_rows}")
         limit = max_message_mb * 1024 * 1024
-        self.limits = RequestLimits(max_string_bytes=min(int(max_string_mb * 1024 * 1024), limit))
+        self.limits = RequestLimits(max_string_bytes=min(int(max_string_mb * 1024 * 1024), limit),
+                                    max_rows=max_rows, max_tensor_bytes=max(64 * 1024 * 1024, 4 * limit))
         self.credentials = server_credentials(tls_cert, tls_key, tls_client_ca)
         self.registry = ServableRegistry(base, model_config_file, self.limits)
         self._server = grpc.server(
@@ -257,7 +262,8 @@ def serve(args: argparse.Namespace) -> int:
                          port=args.port, poll_seconds=args.poll_seconds, max_message_mb=args.max_message_mb,
                          max_workers=args.max_workers, max_string_mb=args.max_string_mb,
                          tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None),
-                         tls_client_ca=getattr(args, "tls_client_ca", None), batching=batching_from_args(args))
+                         tls_client_ca=getattr(args, "tls_client_ca", None), batching=batching_from_args(args),
+                         max_rows=getattr(args, "max_rows", 10_000))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
