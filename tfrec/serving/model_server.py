@@ -14,7 +14,9 @@ in one Python process and binds 127.0.0.1 unless told otherwise.
 
 With ``--tls-cert``/``--tls-key`` (PEM files) it speaks TLS only; adding
 ``--tls-client-ca`` requires every client to present a certificate signed by
-that CA (mutual TLS) and refuses the handshake otherwise. Model paths must lie
+that CA (mutual TLS) and refuses the handshake otherwise. A key that does not
+match its certificate, or a port another server already holds (SO_REUSEPORT is
+off, so two servers never share a port), stops the start with one line. Model paths must lie
 inside ``--base`` (or, with only ``--model-config-file``, inside that file's
 folder); see :mod:`tfrec.serving.servable_registry`.
 
@@ -60,8 +62,11 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import errno
 import logging
 import signal
+import socket
+import ssl
 import threading
 
 import grpc
@@ -169,6 +174,32 @@ def _read_pem(path: str, what: str) -> bytes:
     return data
 
 
+def _check_key_matches_certificate(cert: str, key: str) -> None:
+    """Loads the pair with the standard library, so a mismatch is named instead of gRPC's "Failed to bind"."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # A password callback that gives none: an encrypted key fails here instead of prompting.
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as e:
+        if "KEY_VALUES_MISMATCH" in str(e) or "key values mismatch" in str(e).lower():
+            raise ServerSettingsError(f"TLS key {key} does not match the certificate {cert}") from e
+        raise ServerSettingsError(f"TLS certificate {cert} and key {key} could not be loaded: "
+                                  f"{e.reason or e}") from e
+
+
+def _port_problem(host: str, port: int) -> str:
+    """Why ``host:port`` cannot be bound, found by binding it with a plain socket."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host, port))
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            return f"port {port} on {host} is already in use"
+        return f"cannot bind {host}:{port}: {e.strerror or e}"
+    return f"cannot bind {host}:{port}"
+
+
 def server_credentials(cert: str | None, key: str | None, client_ca: str | None):
     """TLS credentials from PEM files, or None for plaintext; ``client_ca`` turns on mutual TLS."""
     if cert is None and key is None:
@@ -178,6 +209,7 @@ def server_credentials(cert: str | None, key: str | None, client_ca: str | None)
     if cert is None or key is None:
         raise ServerSettingsError("TLS needs both --tls-cert and --tls-key")
     pair = (_read_pem(key, "TLS key"), _read_pem(cert, "TLS certificate"))
+    _check_key_matches_certificate(cert, key)
     ca = _read_pem(client_ca, "client CA") if client_ca is not None else None
     return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=ca is not None)
 
@@ -206,7 +238,9 @@ class ModelServer:
         self.registry = ServableRegistry(base, model_config_file, self.limits)
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tfrec-grpc"),
-            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
+                     # Without this, a second server on the same port binds too and the kernel splits the calls.
+                     ("grpc.so_reuseport", 0)],
             maximum_concurrent_rpcs=max_concurrent_rpcs)
         # Request batching (tfrec.serving.request_batcher): ``batching`` is a BatchingSettings, or None for off.
         self.batcher = RequestBatcher(batching) if batching is not None else None
@@ -225,12 +259,15 @@ class ModelServer:
         if not self.registry.served():
             log.warning("no model version could be loaded yet; serving NOT_FOUND until one appears")
         host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
-        if self.credentials is not None:
-            port = self._server.add_secure_port(f"{host}:{self.port}", self.credentials)
-        else:
-            port = self._server.add_insecure_port(f"{host}:{self.port}")
+        try:
+            if self.credentials is not None:
+                port = self._server.add_secure_port(f"{host}:{self.port}", self.credentials)
+            else:
+                port = self._server.add_insecure_port(f"{host}:{self.port}")
+        except RuntimeError:  # grpc's "Failed to bind to address": say why
+            port = 0
         if port == 0:
-            raise OSError(f"could not bind {self.host}:{self.port}")
+            raise ServerSettingsError(_port_problem(self.host, self.port))
         self.port = port
         self._server.start()
         self._started = True
