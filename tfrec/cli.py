@@ -370,6 +370,8 @@ def add_serve_arguments(parser) -> None:
     parser.add_argument("--max-message-mb", type=int, default=16, help="largest request/response message in MiB")
     parser.add_argument("--max-workers", type=int, default=8, help="request threads")
     parser.add_argument("--max-string-mb", type=float, default=4.0, help="largest string in a request tensor")
+    parser.add_argument("--max-rows", type=int, default=10_000,
+                        help="most rows (dimension 0) a request input may declare (default 10000)")
     parser.add_argument("--grace-seconds", type=float, default=5.0, help="time running requests get on shutdown")
     parser.add_argument("--tls-cert", help="PEM server certificate (chain): serve TLS only (with --tls-key)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")

@@ -50,6 +50,13 @@ def declared_shape_only(count: int):
     return proto
 
 
+def declared_one(value: bytes, count: int):
+    """One string ``value`` declared as ``count`` elements: decoding would take ``count × len(value)`` bytes."""
+    proto = declared_shape_only(count)
+    proto.string_val[0] = value
+    return proto
+
+
 # (name, model, inputs, code, phrase in the message, extra predict kwargs)
 ABUSE = [
     ("wrong dtype", "retrieval", {"user_id": tf.make_tensor_proto([1, 2], dtype=tf.int64)},
@@ -69,6 +76,10 @@ ABUSE = [
     ("20 MB message", "retrieval", {"user_id": users("a" * (20 * MB))},
      grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than max", {}),
     ("declared 10^8 elements", "retrieval", {"user_id": declared_shape_only(10**8)},
+     INVALID, "more than the limit", {}),
+    ("declared 10^6 rows, one string", "retrieval", {"user_id": declared_shape_only(10**6)},
+     INVALID, "more than the limit of 10000 rows", {}),
+    ("1 MB string declared 1000 times", "retrieval", {"user_id": declared_one(b"u" * MB, 1000)},
      INVALID, "more than the limit", {}),
     ("unknown model", "no_such_model", {"user_id": users("u1")}, NOT_FOUND, "no_such_model", {}),
     ("unknown version", "retrieval", {"user_id": users("u1")}, NOT_FOUND, "version 99", {"version": 99}),
@@ -116,6 +127,25 @@ def test_each_abusive_request_gets_its_status_and_the_server_stays_bounded(serve
     TALLY.add("serving", "abusive requests (x3 rounds, good one after each)", kinds=len(ABUSE),
               sent=len(ABUSE) * ROUNDS, **codes, internal_errors=0, rss_mb=round(rss[-1]),
               rss_growth_mb=round(growth))
+
+
+def test_amplification_is_refused_fast_without_memory_growth_and_a_good_request_follows(server_process, client):
+    """A ~30-byte request declaring a million rows must be refused before anything is allocated."""
+    expected = client.predict("retrieval", {"user_id": users("u1", "u2")})[0]["item_ids"].tolist()
+    request = {"user_id": declared_shape_only(10**6)}
+    assert request["user_id"].ByteSize() < 40
+    before = server_process.rss_mb()
+    started = time.monotonic()
+    got, message = call(client, "amplification", "retrieval", request, {})
+    elapsed = time.monotonic() - started
+    growth = server_process.rss_mb() - before
+    assert got == INVALID, (got, message)
+    assert "'user_id'" in message and "[1000000]" in message and "10000 rows" in message, message
+    assert elapsed < 0.1, f"refusal took {elapsed * 1000:.0f} ms"
+    assert growth < 50, f"server RSS grew {growth:.1f} MB"
+    good(client, expected)
+    TALLY.add("serving", "amplification request ([1000000] declared, one string)",
+              refusal_ms=round(elapsed * 1000, 1), rss_growth_mb=round(growth, 1))
 
 
 def test_empty_batch_answers_empty_outputs(client):

@@ -108,3 +108,15 @@ def test_incomplete_tls_settings_are_refused_up_front(served_base, pki, tmp_path
     assert "needs --tls-cert and --tls-key" in capsys.readouterr().err
     TRIED["misconfigurations refused"] += 5
     TALLY.add("security", "TLS / mutual TLS connections", **TRIED)
+
+
+def test_a_key_that_does_not_match_its_certificate_is_named_in_one_line(pki, tmp_path, capsys):
+    """The client's key with the server's certificate: said so at start, not gRPC's "Failed to bind"."""
+    with pytest.raises(ValueError, match="does not match the certificate"):
+        ModelServer(base=str(tmp_path), port=0, tls_cert=pki.server_cert, tls_key=pki.client_key)
+    assert main(["serve", "--base", str(tmp_path), "--port", "0", "--poll-seconds", "0",
+                 "--tls-cert", pki.server_cert, "--tls-key", pki.client_key]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert f"TLS key {pki.client_key} does not match the certificate {pki.server_cert}" in err[0], err
+    assert "Failed to bind" not in err[0]

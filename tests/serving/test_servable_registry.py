@@ -73,3 +73,18 @@ def test_other_platforms_are_refused_with_the_file_named(tmp_path):
     config.write_text('model_config_list { config { name: "m" base_path: "/x" model_platform: "onnx" } }')
     with pytest.raises(ValueError, match="models.config.*only 'tensorflow'"):
         ServableRegistry(model_config_file=str(config)).poll()
+
+
+def test_a_version_folder_made_empty_and_filled_later_is_served_on_a_later_poll(served_base, tmp_path):
+    """Failed loads stop after a few attempts, but start again when the folder's files change."""
+    folder = tmp_path / "retrieval" / "1"
+    folder.mkdir(parents=True)
+    registry = ServableRegistry(base=str(tmp_path))
+    for _ in range(5):
+        registry.poll()
+    assert registry.served() == {}
+    assert [s.state for _, s in registry.status("retrieval")] == [50]  # END: failed
+    shutil.copytree(os.path.join(served_base, "retrieval", "1"), folder, dirs_exist_ok=True)
+    registry.poll()
+    assert registry.served() == {"retrieval": [1]}
+    assert [s.state for _, s in registry.status("retrieval")] == [30]  # AVAILABLE

@@ -9,12 +9,14 @@ is not installed. It is for development and tests, not production: it runs
 in one Python process and binds 127.0.0.1 unless told otherwise.
 
     tfrec serve --base saved_models [--model-config-file saved_models/models.config]
-                [--port 8500] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16]
+                [--port 8500] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16] [--max-rows 10000]
                 [--tls-cert server.pem --tls-key server.key [--tls-client-ca ca.pem]]
 
 With ``--tls-cert``/``--tls-key`` (PEM files) it speaks TLS only; adding
 ``--tls-client-ca`` requires every client to present a certificate signed by
-that CA (mutual TLS) and refuses the handshake otherwise. Model paths must lie
+that CA (mutual TLS) and refuses the handshake otherwise. A key that does not
+match its certificate, or a port another server already holds (SO_REUSEPORT is
+off, so two servers never share a port), stops the start with one line. Model paths must lie
 inside ``--base`` (or, with only ``--model-config-file``, inside that file's
 folder); see :mod:`tfrec.serving.servable_registry`.
 
@@ -25,7 +27,8 @@ loaded and warmed up (in-flight requests finish on the old one); honours
 ``model_spec.version``, ``version_label`` and ``signature_name``; runs the
 warm-up records. Where it is stricter: requests are checked against the
 signature first (missing/unknown input, dtype, rank and fixed dimensions,
-element count, string size), and answered INVALID_ARGUMENT naming the input.
+element count, rows, string size, declared shape against the values carried),
+and answered INVALID_ARGUMENT naming the input.
 
 The same files under real TF Serving (gRPC on 8500, REST on 8501), from the
 project folder; ``models.config`` must name paths as the server sees them, so
@@ -59,8 +62,11 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import errno
 import logging
 import signal
+import socket
+import ssl
 import threading
 
 import grpc
@@ -168,6 +174,32 @@ def _read_pem(path: str, what: str) -> bytes:
     return data
 
 
+def _check_key_matches_certificate(cert: str, key: str) -> None:
+    """Loads the pair with the standard library, so a mismatch is named instead of gRPC's "Failed to bind"."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # A password callback that gives none: an encrypted key fails here instead of prompting.
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as e:
+        if "KEY_VALUES_MISMATCH" in str(e) or "key values mismatch" in str(e).lower():
+            raise ServerSettingsError(f"TLS key {key} does not match the certificate {cert}") from e
+        raise ServerSettingsError(f"TLS certificate {cert} and key {key} could not be loaded: "
+                                  f"{e.reason or e}") from e
+
+
+def _port_problem(host: str, port: int) -> str:
+    """Why ``host:port`` cannot be bound, found by binding it with a plain socket."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host, port))
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            return f"port {port} on {host} is already in use"
+        return f"cannot bind {host}:{port}: {e.strerror or e}"
+    return f"cannot bind {host}:{port}"
+
+
 def server_credentials(cert: str | None, key: str | None, client_ca: str | None):
     """TLS credentials from PEM files, or None for plaintext; ``client_ca`` turns on mutual TLS."""
     if cert is None and key is None:
@@ -177,6 +209,7 @@ def server_credentials(cert: str | None, key: str | None, client_ca: str | None)
     if cert is None or key is None:
         raise ServerSettingsError("TLS needs both --tls-cert and --tls-key")
     pair = (_read_pem(key, "TLS key"), _read_pem(cert, "TLS certificate"))
+    _check_key_matches_certificate(cert, key)
     ca = _read_pem(client_ca, "client CA") if client_ca is not None else None
     return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=ca is not None)
 
@@ -187,7 +220,8 @@ class ModelServer:
     def __init__(self, base: str | None = None, model_config_file: str | None = None, host: str = "127.0.0.1",
                  port: int = 8500, poll_seconds: float = 2.0, max_message_mb: int = 16, max_workers: int = 8,
                  max_concurrent_rpcs: int = 256, max_string_mb: float = 4.0, tls_cert: str | None = None,
-                 tls_key: str | None = None, tls_client_ca: str | None = None, batching=None):
+                 tls_key: str | None = None, tls_client_ca: str | None = None, batching=None,
+                 max_rows: int = 10_000):
         if not 1 <= max_message_mb <= 1024:
             raise ServerSettingsError(f"max_message_mb must be between 1 and 1024, got {max_message_mb}")
         if max_workers < 1 or max_concurrent_rpcs < 1:
@@ -195,13 +229,18 @@ class ModelServer:
         self.host, self.port, self.poll_seconds = host, port, poll_seconds
         if max_string_mb <= 0:
             raise ServerSettingsError(f"max_string_mb must be positive, got {max_string_mb}")
+        if max_rows < 1:
+            raise ServerSettingsError(f"max_rows must be at least 1, got {max_rows}")
         limit = max_message_mb * 1024 * 1024
-        self.limits = RequestLimits(max_string_bytes=min(int(max_string_mb * 1024 * 1024), limit))
+        self.limits = RequestLimits(max_string_bytes=min(int(max_string_mb * 1024 * 1024), limit),
+                                    max_rows=max_rows, max_tensor_bytes=max(64 * 1024 * 1024, 4 * limit))
         self.credentials = server_credentials(tls_cert, tls_key, tls_client_ca)
         self.registry = ServableRegistry(base, model_config_file, self.limits)
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tfrec-grpc"),
-            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+            options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
+                     # Without this, a second server on the same port binds too and the kernel splits the calls.
+                     ("grpc.so_reuseport", 0)],
             maximum_concurrent_rpcs=max_concurrent_rpcs)
         # Request batching (tfrec.serving.request_batcher): ``batching`` is a BatchingSettings, or None for off.
         self.batcher = RequestBatcher(batching) if batching is not None else None
@@ -220,12 +259,15 @@ class ModelServer:
         if not self.registry.served():
             log.warning("no model version could be loaded yet; serving NOT_FOUND until one appears")
         host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
-        if self.credentials is not None:
-            port = self._server.add_secure_port(f"{host}:{self.port}", self.credentials)
-        else:
-            port = self._server.add_insecure_port(f"{host}:{self.port}")
+        try:
+            if self.credentials is not None:
+                port = self._server.add_secure_port(f"{host}:{self.port}", self.credentials)
+            else:
+                port = self._server.add_insecure_port(f"{host}:{self.port}")
+        except RuntimeError:  # grpc's "Failed to bind to address": say why
+            port = 0
         if port == 0:
-            raise OSError(f"could not bind {self.host}:{self.port}")
+            raise ServerSettingsError(_port_problem(self.host, self.port))
         self.port = port
         self._server.start()
         self._started = True
@@ -257,7 +299,8 @@ def serve(args: argparse.Namespace) -> int:
                          port=args.port, poll_seconds=args.poll_seconds, max_message_mb=args.max_message_mb,
                          max_workers=args.max_workers, max_string_mb=args.max_string_mb,
                          tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None),
-                         tls_client_ca=getattr(args, "tls_client_ca", None), batching=batching_from_args(args))
+                         tls_client_ca=getattr(args, "tls_client_ca", None), batching=batching_from_args(args),
+                         max_rows=getattr(args, "max_rows", 10_000))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())

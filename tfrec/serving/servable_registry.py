@@ -50,6 +50,21 @@ class VersionStatus:
     state: int
     error: str = ""
     attempts: int = 0
+    files: tuple = ()  # what the version folder held at the last failed attempt
+
+
+def folder_fingerprint(path: str) -> tuple:
+    """(relative path, size, mtime) of every file under ``path``: changes when the folder is filled in."""
+    found = []
+    for root, _, files in os.walk(path):
+        for file in files:
+            full = os.path.join(root, file)
+            try:
+                info = os.stat(full)
+            except OSError:
+                continue
+            found.append((os.path.relpath(full, path), info.st_size, info.st_mtime_ns))
+    return tuple(sorted(found))
 
 
 def default_model_config(base: str) -> model_server_config_pb2.ModelServerConfig:
@@ -153,13 +168,17 @@ class ServableRegistry:
     def _load(self, name: str, version: int, path: str) -> None:
         status = self._status.setdefault(name, {}).setdefault(version, VersionStatus(State.START))
         if status.state == State.END and status.attempts >= MAX_LOAD_ATTEMPTS:
-            return
+            # Retried once its folder changes: a version folder may be created first and filled later.
+            if folder_fingerprint(path) == status.files:
+                return
+            status.attempts = 0
         status.state, status.attempts = State.LOADING, status.attempts + 1
         started = time.perf_counter()
         try:
             servable = load_servable(name, version, path, self.limits)
         except Exception as e:  # noqa: BLE001 - a bad version must not stop the others
             status.state, status.error = State.END, f"{type(e).__name__}: {e}"
+            status.files = folder_fingerprint(path)
             log.error("failed to load %s version %d (attempt %d): %s", name, version, status.attempts, e)
             return
         served = {**self._served, name: {**self._served.get(name, {}), version: servable}}
