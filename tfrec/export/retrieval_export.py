@@ -86,14 +86,18 @@ class UserHistories(tf.Module):
 
 
 class ItemVectors(tf.Module):
-    """The index's candidate embeddings, by item id (to rescore the recommended items)."""
+    """The index's candidate embeddings, by item id (to rescore the recommended items).
 
-    def __init__(self, item_ids: np.ndarray, embeddings: tf.Tensor):
+    It reads the index's own embedding variable (rows in ``item_ids`` order),
+    so the SavedModel holds the catalogue's embeddings once.
+    """
+
+    def __init__(self, item_ids: np.ndarray, index: tfrs.layers.factorized_top_k.BruteForce):
         super().__init__()
         ids = tf.constant(np.asarray(item_ids).astype(str).astype(object), tf.string)
         self._row = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(ids, tf.range(len(item_ids), dtype=tf.int64)), default_value=0)
-        self._vectors = tf.Variable(embeddings, trainable=False)
+        self._vectors = index._candidates  # noqa: SLF001 (TFRS keeps no public handle on the indexed embeddings)
 
     def __call__(self, item_ids: tf.Tensor) -> tf.Tensor:
         return tf.gather(self._vectors, self._row.lookup(item_ids))
@@ -167,7 +171,7 @@ def build_service(exp, model, max_k: int, exclude_seen: bool) -> RetrievalServic
     seen = SeenItems(exp.every_interaction()) if exclude_seen else None
     length = exp.config.model.history.length
     histories = UserHistories(exp.dataset.interactions, length) if length else None
-    vectors = ItemVectors(item_ids, embeddings) if length else None
+    vectors = ItemVectors(item_ids, index) if length else None
     return RetrievalService(model.query_tower, exp.join.users, index, len(item_ids), max_k, seen,
                             histories, length, vectors)
 
