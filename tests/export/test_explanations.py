@@ -1,13 +1,10 @@
 """Explanations: each recommendation names the history item whose removal costs it the most score."""
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from tfrec.data.history import latest_items
 from tfrec.export.explanations import BECAUSE, BECAUSE_SCORE, reasons, without_each
-from tfrec.export.retrieval_export import export_retrieval
-from tfrec.training.experiment import Experiment
 
 
 def test_each_history_without_one_item_shifts_the_older_items_up():
@@ -26,14 +23,6 @@ def test_the_largest_drop_names_the_item_and_padding_or_no_drop_names_nothing():
     out = reasons(history, scores, without)
     assert out[BECAUSE].numpy().astype(str).tolist() == [["a", "b"], ["", ""]]
     np.testing.assert_allclose(out[BECAUSE_SCORE].numpy(), [[0.5, 1.0], [0.0, 0.0]])
-
-
-@pytest.fixture(scope="module")
-def served(tiny_sequential_run, tmp_path_factory):
-    exp = Experiment.from_run(str(tiny_sequential_run), log=lambda *_: None)
-    model = exp.load_model(str(tiny_sequential_run))
-    path = export_retrieval(exp, model, str(tmp_path_factory.mktemp("saved_models")), max_k=40)
-    return exp, tf.saved_model.load(path).signatures
 
 
 def _ask(signature, users, histories, k):

@@ -1,20 +1,9 @@
 """Recent history in the exported retrieval model: fresh events change the recommendations."""
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from tfrec.data.history import latest_items
-from tfrec.export.retrieval_export import export_retrieval
-from tfrec.training.experiment import Experiment
-
-
-@pytest.fixture(scope="module")
-def served(tiny_sequential_run, tmp_path_factory):
-    exp = Experiment.from_run(str(tiny_sequential_run), log=lambda *_: None)
-    model = exp.load_model(str(tiny_sequential_run))
-    path = export_retrieval(exp, model, str(tmp_path_factory.mktemp("saved_models")), max_k=40)
-    return exp, tf.saved_model.load(path).signatures
 
 
 def _top(signature, users, histories, k=10):

@@ -8,7 +8,6 @@ must be named as such rather than surfacing as gRPC's "Failed to bind".
 
 from __future__ import annotations
 
-import pytest
 
 from tfrec.cli import main
 from tfrec.serving.model_server import ModelServer

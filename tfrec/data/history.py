@@ -83,3 +83,10 @@ def history_rows(histories: dict, user_ids, length: int) -> np.ndarray:
     empty = np.full(length, PAD, dtype=object)
     rows = [np.asarray(histories.get(u, empty), dtype=object)[-length:] for u in user_ids]
     return np.stack(rows).astype(str).astype(object) if rows else np.zeros((0, length), object)
+
+
+def padded(histories) -> np.ndarray:
+    """Histories (lists of item ids, newest last) as one ``[B, L]`` array, left-padded with ""."""
+    histories = [[str(i) for i in h] for h in histories]
+    width = max([len(h) for h in histories] + [1])
+    return np.array([[PAD] * (width - len(h)) + h for h in histories], dtype=object).reshape(len(histories), width)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import select
@@ -61,7 +62,7 @@ def _rows(lines: Iterator[str], name: str) -> Iterator[tuple[str, dict]]:
     if first is None:
         return
     if first.lstrip().startswith("{"):
-        for offset, line in enumerate(_chain(first, lines)):
+        for offset, line in enumerate(itertools.chain([first], lines)):
             if not line.strip():
                 continue
             where = f"{name}: line {number + offset}"
@@ -86,11 +87,6 @@ def _rows(lines: Iterator[str], name: str) -> Iterator[tuple[str, dict]]:
             yield where, DataError(f"{where}: {len(row)} fields where the header has {len(header)}")
         else:
             yield where, dict(zip(header, row))
-
-
-def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 def read_events(path: str, skip_bad_rows: bool = False) -> tuple[list[Event], int]:

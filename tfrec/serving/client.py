@@ -33,6 +33,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2, model_service_pb2_grpc,
                                      predict_pb2, prediction_service_pb2_grpc)
 
+from tfrec.data.history import padded
 from tfrec.errors import ConfigError
 from tfrec.serving.errors import ServingError
 from tfrec.serving.top_k import first_k_of
@@ -129,8 +130,6 @@ class ServingClient:
                  histories=None) -> tuple[dict[str, np.ndarray], int]:
         """The retrieval signature's outputs (``item_ids``, ``scores``, and ``because``/``because_score``
         for models with a history) and the version that answered."""
-        from tfrec.serving.saved_model_recommender import padded
-
         user_ids = [str(u) for u in user_ids]
         inputs = {"user_id": tf.make_tensor_proto(user_ids, dtype=tf.string, shape=[len(user_ids)])}
         signature = "serving_default"

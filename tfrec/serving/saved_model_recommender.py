@@ -17,7 +17,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from tfrec.data.history import HISTORY, PAD
+from tfrec.data.history import HISTORY, padded
 from tfrec.errors import UserError
 from tfrec.export.explanations import BECAUSE, BECAUSE_SCORE
 from tfrec.export.retrieval_export import INFO_ASSET, ITEMS_ASSET
@@ -87,13 +87,6 @@ def recommendations(outputs: dict, titles: dict) -> list[list[Recommendation]]:
                                        titles.get(because, "") if because else ""))
         rows.append(recs)
     return rows
-
-
-def padded(histories) -> np.ndarray:
-    """Histories (lists of item ids, newest last) as one ``[B, L]`` array, left-padded with ""."""
-    histories = [[str(i) for i in h] for h in histories]
-    width = max([len(h) for h in histories] + [1])
-    return np.array([[PAD] * (width - len(h)) + h for h in histories], dtype=object).reshape(len(histories), width)
 
 
 def json_asset(path: str) -> dict:

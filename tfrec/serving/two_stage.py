@@ -28,12 +28,12 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from tfrec.data.history import HISTORY
+from tfrec.data.history import HISTORY, padded
 from tfrec.errors import UserError
 from tfrec.export.ranking_export import INFO_ASSET, MODEL_NAME
 from tfrec.export.versions import version_path
 from tfrec.models.ranking import RETRIEVAL_SCORE, SCORE
-from tfrec.serving.saved_model_recommender import SavedModelRecommender, json_asset, padded, refusal
+from tfrec.serving.saved_model_recommender import SavedModelRecommender, json_asset, refusal
 
 # retrieve(user_ids, k[, histories=]) -> (item_ids [B, k] str, scores [B, k]) or the signature's outputs (a dict
 # with item_ids, scores and maybe because, because_score)
