@@ -130,7 +130,8 @@ class ExportConfig(Section):
     partitioned_from: int = setting(PARTITIONED_FROM, ge=1, help="the catalogue size from which index: auto "
                                                                   "partitions")
     partitions: int = setting(0, ge=0, help="k-means partitions of the partitioned index; 0: about 4·√items")
-    nprobe: int = setting(32, ge=1, help="partitions each query ranks exactly (more: higher recall, slower)")
+    nprobe: int = setting(0, ge=0, help="partitions each query ranks exactly (more: higher recall, slower); "
+                                       "0: about 3% of them, at least 32")
     quantize: str = setting("none", choices=("none", "int8"),
                             help="item vectors of the partitioned index: float32, or int8 with a per-vector scale")
 

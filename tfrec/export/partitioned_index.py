@@ -68,6 +68,11 @@ def default_partitions(num_items: int) -> int:
     return max(1, min(num_items, int(round(4 * np.sqrt(num_items)))))
 
 
+def default_nprobe(partitions: int) -> int:
+    """About 3% of the partitions, at least 32: recall@100 0.97 at 1M items (benchmarks/index.py)."""
+    return min(partitions, max(32, int(round(0.03 * partitions))))
+
+
 class PartitionedIndex(tf.Module):
     """``index(queries, k) -> (scores, ids)`` like TFRS's ``BruteForce``, over the ``nprobe`` best partitions.
 
@@ -78,7 +83,7 @@ class PartitionedIndex(tf.Module):
     """
 
     def __init__(self, embeddings: np.ndarray, item_ids: np.ndarray, partitions: int | None = None,
-                 nprobe: int = 32, quantize: str = "none", seed: int = 0, log=print,
+                 nprobe: int = 0, quantize: str = "none", seed: int = 0, log=print,
                  centroids: np.ndarray | None = None, lookup: bool = True):
         super().__init__()
         embeddings = np.asarray(embeddings, dtype=np.float32)
@@ -92,7 +97,7 @@ class PartitionedIndex(tf.Module):
             centroids = kmeans(embeddings, partitions, seed=seed)
         partitions = len(centroids)
         self.partitions, self.quantize = partitions, quantize
-        self.nprobe = max(1, min(int(nprobe), partitions))
+        self.nprobe = max(1, min(int(nprobe) or default_nprobe(partitions), partitions))
         # A variable, so a loaded index can be re-tuned without a new export (benchmarks/index.py does).
         self._nprobe = tf.Variable(self.nprobe, dtype=tf.int32, trainable=False, name="nprobe")
         owner = assign(embeddings, centroids)
