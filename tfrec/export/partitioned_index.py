@@ -28,7 +28,7 @@ QUANTISATIONS = ("none", "int8")
 
 
 def kmeans(vectors: np.ndarray, partitions: int, iterations: int = 10, sample: int = 262_144,
-           seed: int = 0, chunk: int = 65_536) -> np.ndarray:
+           seed: int = 0, chunk: int | None = None) -> np.ndarray:
     """``partitions`` centroids of ``vectors`` (Lloyd's algorithm on a sample of at most ``sample`` rows).
 
     An empty cluster is re-seeded from a random sample row, so every centroid
@@ -52,8 +52,10 @@ def kmeans(vectors: np.ndarray, partitions: int, iterations: int = 10, sample: i
     return centroids
 
 
-def assign(vectors: np.ndarray, centroids: np.ndarray, chunk: int = 65_536) -> np.ndarray:
-    """The nearest centroid (Euclidean) of every vector, computed ``chunk`` rows at a time."""
+def assign(vectors: np.ndarray, centroids: np.ndarray, chunk: int | None = None) -> np.ndarray:
+    """The nearest centroid (Euclidean) of every vector, ``chunk`` rows at a time (default: a block of
+    scores of about 64 MB, whatever the partition count)."""
+    chunk = chunk or max(256, (16 << 20) // max(1, len(centroids)))
     half_norms = 0.5 * np.einsum("pd,pd->p", centroids, centroids)
     owner = np.empty(len(vectors), dtype=np.int64)
     for start in range(0, len(vectors), chunk):
