@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tfrec.evaluation.beyond_accuracy import ItemProperties
 from tfrec.evaluation.embedding_scorer import EmbeddingScorer
 from tfrec.evaluation.full_ranking import EvaluationSet, evaluate, format_table, save_json
 from tfrec.models.popularity import PopularityBaseline
@@ -21,7 +22,8 @@ from tfrec.run_folder import RETRIEVAL, RunFolder
 from tfrec.training.experiment import Experiment
 
 # What the printed tables show; evaluation.json and ``tfrec report`` have every K.
-TABLE_KEYS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "hit_rate@10", "mrr", "coverage@10", "users")
+TABLE_KEYS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "hit_rate@10", "mrr", "coverage@10", "novelty@10",
+              "popularity_lift@10", "diversity@10", "users")
 
 
 def _table(results: dict) -> str:
@@ -46,11 +48,12 @@ def _evaluate(run: RunFolder, log) -> dict:
     eval_set = EvaluationSet.from_frames(
         seen=exp.seen_before_test(), target=test, user_ids=test.user_id.unique(), item_ids=items
     )
+    properties = item_properties(exp, items, log)
     popularity = PopularityBaseline(items).fit_counts(exp.data.item_counts)
     results = {"warm": {
-        "popularity": evaluate(popularity.score, eval_set, ks, batch_size),
+        "popularity": evaluate(popularity.score, eval_set, ks, batch_size, properties),
         exp.config.name: evaluate(EmbeddingScorer(model, exp.join, items, histories=histories),
-                                  eval_set, ks, batch_size),
+                                  eval_set, ks, batch_size, properties),
     }}
     log(f"{exp.dataset.name}, {exp.split.method} split, test users {len(test.user_id.unique()):,}, "
         f"full ranking over {len(items):,} items, seen items excluded")
@@ -62,6 +65,19 @@ def _evaluate(run: RunFolder, log) -> dict:
         log(_table(results["cold_start"]))
     save_json(results, run.evaluation_file)
     return results
+
+
+def item_properties(exp, items, log=print) -> ItemProperties:
+    """Training counts and categories of ``items`` for novelty, popularity lift and diversity.
+
+    Diversity reads the data's first item categorical column (e.g. MovieLens
+    ``genres``); a data set without one has no diversity column, and says so.
+    """
+    categorical = tuple(exp.dataset.item_categorical)
+    category = categorical[0] if categorical else None
+    if category is None:
+        log("diversity@k skipped: the data set has no item categorical column to compare items by")
+    return ItemProperties.from_catalogue(items, exp.data.item_counts, exp.dataset.items, category)
 
 
 def warm_items(exp):
