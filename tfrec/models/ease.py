@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tfrec.models.catalogue import catalogue_index, interaction_matrix, validation_set
+from tfrec.models.tuning_progress import TuningProgress
 
 __all__ = ["EASE", "DEFAULT_L2_GRID", "tune_on_validation"]
 
@@ -120,6 +121,7 @@ def tune_on_validation(
     batch_size: int = 512,
     extend: int = 3,
     factor: float = 2.5,
+    log=None,
 ) -> tuple[EASE, dict[float, dict[str, float]]]:
     """Picks ``l2`` by full-ranking ``metric`` on the validation split.
 
@@ -128,7 +130,9 @@ def tune_on_validation(
     grid order wins ties. A best value on the edge of the grid means the
     optimum may lie outside it, so the search then steps past that edge
     (``l2 * factor`` above the largest, ``l2 / factor`` below the smallest)
-    while the metric improves, at most ``extend`` times.
+    while the metric improves, at most ``extend`` times. With ``log`` (e.g.
+    ``print``), each candidate prints a line: ``l2``, its validation score,
+    elapsed time and an estimate of the time left.
 
     Returns:
       ``(model, results)``: the EASE model fitted on ``train`` with the best
@@ -149,11 +153,15 @@ def tune_on_validation(
         raise ValueError(f"factor must be > 1; got {factor!r}")
     results: dict[float, dict[str, float]] = {}
     best, best_value = None, -np.inf
+    progress = TuningProgress("EASE", len(grid), metric, log)
+    progress.begin(f"choosing l2 among {', '.join(f'{v:g}' for v in grid)} "
+                   f"({eval_set.num_users:,} validation users x {eval_set.num_items:,} items)")
 
     def trial(l2: float) -> bool:
         nonlocal best, best_value
         model = EASE(item_ids, l2=l2).fit(train)
         results[l2] = evaluate(model.score, eval_set, ks=(k,), batch_size=batch_size)
+        progress.tried(f"l2={l2:g}", results[l2][metric])
         if results[l2][metric] > best_value:
             best, best_value = model, results[l2][metric]
             return True
@@ -162,9 +170,13 @@ def tune_on_validation(
     for l2 in grid:
         trial(l2)
     for edge, step in ((max(grid), factor), (min(grid), 1.0 / factor)):
+        if best.l2 != edge or not extend:
+            continue
+        progress.may_add(extend)
         l2 = edge
-        for _ in range(extend if best.l2 == edge else 0):
+        for _ in range(extend):
             l2 *= step
             if not trial(l2):
                 break
+        progress.stop_adding()
     return best, results
