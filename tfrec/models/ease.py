@@ -83,10 +83,21 @@ class EASE:
         repeats are ignored. These rows are also the history :meth:`score`
         multiplies with ``B``.
         """
-        self.user_ids, matrix, self.unknown_items = interaction_matrix(interactions, self.item_ids)
-        gram = (matrix.T @ matrix).toarray().astype(np.float64)
-        gram[np.diag_indices_from(gram)] += self.l2
-        precision = np.linalg.inv(gram)
+        user_ids, matrix, unknown_items = interaction_matrix(interactions, self.item_ids)
+        return self._fit_gram(user_ids, matrix, unknown_items, gram_matrix(matrix))
+
+    def _fit_gram(self, user_ids: pd.Index, matrix: sp.csr_matrix, unknown_items: int, gram: np.ndarray) -> "EASE":
+        """:meth:`fit` from the interaction matrix and its Gram matrix ``X^T X``, which a search over
+        ``l2`` computes once for every candidate. ``gram`` is left as it was (its diagonal is restored
+        exactly rather than the items x items matrix copied)."""
+        self.user_ids, self.unknown_items = user_ids, unknown_items
+        diagonal = np.diag_indices_from(gram)
+        counts = gram[diagonal].copy()
+        gram[diagonal] += self.l2
+        try:
+            precision = np.linalg.inv(gram)
+        finally:
+            gram[diagonal] = counts
         weights = precision / (-np.diag(precision))  # column j scaled by -1 / P[j, j]
         weights[np.diag_indices_from(weights)] = 0.0
         self.weights = weights.astype(np.float32)
@@ -110,6 +121,11 @@ class EASE:
         return out
 
     __call__ = score
+
+
+def gram_matrix(matrix: sp.csr_matrix) -> np.ndarray:
+    """``X^T X`` of the binary interaction matrix, dense float64: the co-occurrence counts EASE inverts."""
+    return (matrix.T @ matrix).toarray().astype(np.float64)
 
 
 def tune_on_validation(
@@ -157,9 +173,12 @@ def tune_on_validation(
     progress.begin(f"choosing l2 among {', '.join(f'{v:g}' for v in grid)} "
                    f"({eval_set.num_users:,} validation users x {eval_set.num_items:,} items)")
 
+    fitted_on = interaction_matrix(train, catalogue_index(item_ids))
+    gram = gram_matrix(fitted_on[1])
+
     def trial(l2: float) -> bool:
         nonlocal best, best_value
-        model = EASE(item_ids, l2=l2).fit(train)
+        model = EASE(item_ids, l2=l2)._fit_gram(*fitted_on, gram)
         results[l2] = evaluate(model.score, eval_set, ks=(k,), batch_size=batch_size)
         progress.tried(f"l2={l2:g}", results[l2][metric])
         if results[l2][metric] > best_value:
