@@ -1,4 +1,4 @@
-"""A development gRPC model server speaking TF Serving's protocol.
+"""A development model server speaking TF Serving's gRPC protocol and, optionally, its REST API.
 
 ``tfrec serve`` answers ``tensorflow.serving.PredictionService`` (``Predict``,
 ``GetModelMetadata``; ``Classify``, ``Regress`` and ``MultiInference`` answer
@@ -9,8 +9,18 @@ is not installed. It is for development and tests, not production: it runs
 in one Python process and binds 127.0.0.1 unless told otherwise.
 
     tfrec serve --base saved_models [--model-config-file saved_models/models.config]
-                [--port 8500] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16] [--max-rows 10000]
-                [--tls-cert server.pem --tls-key server.key [--tls-client-ca ca.pem]]
+                [--port 8500] [--rest-port 8501] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16]
+                [--max-rows 10000] [--tls-cert server.pem --tls-key server.key [--tls-client-ca ca.pem]]
+
+With ``--rest-port`` it also answers TF Serving's REST API on that port
+(``/v1/models/...`` status, metadata, ``:predict`` in the row and columnar
+JSON formats, ``:classify``/``:regress``; plaintext) through the same
+servicers, registry, limits and batcher as gRPC, and serves
+``/monitoring/prometheus/metrics`` there: TF Serving's request count and
+latency metrics, kept for gRPC and REST calls alike; see
+:mod:`tfrec.serving.rest_api`, :mod:`tfrec.serving.json_tensors` and
+:mod:`tfrec.serving.serving_metrics`. ``start()`` binds both ports and a REST
+port in use stops it with one line, as a gRPC one does.
 
 With ``--tls-cert``/``--tls-key`` (PEM files) it speaks TLS only; adding
 ``--tls-client-ca`` requires every client to present a certificate signed by
