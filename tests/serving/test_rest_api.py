@@ -291,3 +291,17 @@ def test_with_history_over_rest_gives_the_same_top_items_as_grpc(history_server)
                                           "instances": [{"user_id": "u1", "history": items[:8]},
                                                         {"user_id": "u2", "history": items[:3]}]})
     assert status == 400 and "Expecting tensor size: 8 but got: 3" in answer["error"]
+
+
+def test_the_rest_port_is_off_by_default_and_binds_loopback(served_base):
+    from tfrec.cli import build_parser
+
+    assert build_parser().parse_args(["serve"]).rest_port is None
+    assert build_parser().parse_args(["serve", "--rest-port", "8501"]).rest_port == 8501
+    assert ModelServer(base=served_base, port=0).rest is None
+    server = ModelServer(base=served_base, port=0, poll_seconds=0, rest_port=0)
+    server.start()
+    try:
+        assert server.rest._http.server_address[0] == "127.0.0.1"
+    finally:
+        server.stop(grace_seconds=1.0)
