@@ -197,6 +197,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "tfrec-serve"
+    # Headers and body go out in two writes; with Nagle's algorithm the second waits for the client's
+    # delayed ACK of the first (~40 ms on Linux) on every keep-alive call.
+    disable_nagle_algorithm = True
 
     def setup(self):
         self.timeout = self.server.read_timeout_s  # per read: a silent client ends its own connection
