@@ -24,7 +24,7 @@ from tfrec.serving.json_tensors import format_float
 from tfrec.serving.model_server import ModelServer
 from tfrec.serving.saved_model_recommender import SavedModelRecommender
 
-from .conftest import MAX_K
+from .conftest import MAX_K, wait_for
 
 USERS = ["u1", "u2", "u17", "no-such-user"]
 
@@ -238,8 +238,7 @@ def test_connections_beyond_the_limit_get_503_until_idle_ones_time_out(served_ba
         for s in idle:
             s.recv(1)  # the server closes each idle connection after its read timeout
             s.close()
-        time.sleep(0.2)
-        assert http(root, PREDICT, {"instances": ["u1"]})[0] == 200
+        assert wait_for(lambda: http(root, PREDICT, {"instances": ["u1"]})[0] == 200, timeout_s=10, interval_s=0.2)
     finally:
         server.stop(grace_seconds=1.0)
 
