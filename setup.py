@@ -30,6 +30,7 @@ setup(
         "safetensors==0.8.0",
         "scipy==1.17.1",
         "redis==6.4.0",
+        "prometheus-client==0.26.0",
     ],
     extras_require={"dev": ["pytest==9.2.0", "hypothesis==6.155.2", "cryptography==50.0.2"]},
     entry_points={"console_scripts": ["tfrec=tfrec.cli:main"]},

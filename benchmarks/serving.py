@@ -34,7 +34,10 @@ clients, the paths of one level measured back to back, it prints:
    1-client gRPC p99 is within 25 ms;
 2. the ranking model's ``Predict`` with one user's 100 candidates per
    request: in-process, gRPC, and gRPC with batching, ratios to unbatched gRPC;
-3. two-stage recommend over gRPC with batching off and on (both calls batched).
+3. two-stage recommend over gRPC with batching off and on (both calls batched);
+4. two-stage recommend over REST (``tfrec serve --rest-port``, TF Serving's JSON
+   ``inputs`` format, one keep-alive HTTP connection per client) next to gRPC
+   on the same unbatched server, same users, with the p50, p99 and req/s ratios.
 
     python benchmarks/serving.py --two-stage [--retrieval-run RUN --ranking-run RUN] [--seconds 8]
                                  [--clients 1,8,32] [--batch-timeout-micros 0,2000]
@@ -113,12 +116,15 @@ def export_run(base: str, run: str, max_k: int) -> tuple[str, list[str]]:
     return path, [str(u) for u in exp.dataset.interactions.user_id.unique()]
 
 
-def start_server(base: str, max_workers: int, extra: tuple = (), log_path: str | None = None
-                 ) -> tuple[subprocess.Popen, str]:
+def start_server(base: str, max_workers: int, extra: tuple = (), log_path: str | None = None,
+                 rest: bool = False) -> tuple[subprocess.Popen, str]:
     """``tfrec serve`` on a free loopback port, in its own process (its own interpreter lock).
 
     ``extra`` adds command-line options (e.g. ``--enable-batching``); the server's log goes to ``log_path``.
+    With ``rest`` it also serves the REST API on a free port, and the target is ``grpc_target rest_root``.
     """
+    if rest:
+        extra = (*extra, "--rest-port", "0")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     stderr = open(log_path, "w") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(
@@ -133,10 +139,56 @@ def start_server(base: str, max_workers: int, extra: tuple = (), log_path: str |
         match = re.search(r"listening on \S+:(\d+)", lines.get(timeout=300))
     except queue.Empty:
         match = None
-    if not match:
+    rest_match = None
+    if match and rest:
+        try:
+            rest_match = re.search(r"REST API listening on (http://\S+:\d+)", lines.get(timeout=60))
+        except queue.Empty:
+            pass
+    if not match or (rest and not rest_match):
         process.kill()
         raise RuntimeError("the model server did not start" + (f"; see {log_path}" if log_path else ""))
-    return process, f"127.0.0.1:{match.group(1)}"
+    target = f"127.0.0.1:{match.group(1)}"
+    return process, (f"{target} {rest_match.group(1)}" if rest else target)
+
+
+def rest_stages(root: str, ranking_inputs: set, ranking_outputs: list, retrieval_model: str = "retrieval",
+                ranking_model: str = "ranking"):
+    """``(retrieve, rank)`` of :func:`tfrec.serving.two_stage.two_stage` over TF Serving's REST API (columnar
+    ``inputs``, one keep-alive connection), asking the same signatures as :func:`grpc_stages` does."""
+    import http.client
+    import json
+    import urllib.parse
+
+    from tfrec.models.ranking import RETRIEVAL_SCORE
+    from tfrec.serving.top_k import first_k_of
+
+    address = urllib.parse.urlsplit(root)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+
+    def post(model: str, inputs: dict) -> dict:
+        body = json.dumps({"signature_name": "serving_default", "inputs": inputs})
+        connection.request("POST", f"/v1/models/{model}:predict", body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        if response.status != 200:
+            raise RuntimeError(f"REST {model}: HTTP {response.status}: {answer.get('error')}")
+        return answer["outputs"]
+
+    def retrieve(user_ids, k, histories=None):
+        outputs = post(retrieval_model, {"user_id": [str(u) for u in user_ids]})
+        return first_k_of({name: np.asarray(value) for name, value in outputs.items()}, k)
+
+    def rank(user_ids, item_ids, retrieval_scores, histories=None):
+        inputs = {"user_id": [str(u) for u in user_ids], "item_id": [str(i) for i in item_ids]}
+        if RETRIEVAL_SCORE in ranking_inputs:
+            inputs[RETRIEVAL_SCORE] = [float(s) for s in retrieval_scores]
+        outputs = post(ranking_model, inputs)
+        if len(ranking_outputs) == 1:  # a single output is answered bare, as TF Serving does
+            outputs = {ranking_outputs[0]: outputs}
+        return {name: np.asarray(value) for name, value in outputs.items()}
+
+    return retrieve, rank
 
 
 def stop_server(process: subprocess.Popen) -> None:
@@ -366,7 +418,8 @@ def two_stage_benchmark(args, levels: list[int], began: float) -> int:
         local = TwoStageRecommender(base)
         # Ranking requests as two-stage sends them: one user's retrieved candidates.
         picked = [users[(i * 7919) % len(users)] for i in range(min(200, len(users)))]
-        item_ids, scores = local.retrieve(picked, args.candidates)
+        found = local.retrieve(picked, args.candidates)
+        item_ids, scores = found["item_ids"], found["scores"]
         rank_requests = [([u] * args.candidates, [i.decode() for i in item_ids[r]], scores[r])
                          for r, u in enumerate(picked)]
         print(f"MovieLens 100K: {len(users)} users; two-stage request: 1 user, retrieve {args.candidates}, rank, "
@@ -380,15 +433,20 @@ def two_stage_benchmark(args, levels: list[int], began: float) -> int:
             return rank_requests[i % len(rank_requests)]
 
         logs = {kind: os.path.join(base, f".bench-server-{i}.log") for i, kind in enumerate(["gRPC", *params])}
-        servers = {"gRPC": start_server(base, max(levels), log_path=logs["gRPC"])}
+        process, targets = start_server(base, max(levels), log_path=logs["gRPC"], rest=True)
+        grpc_target, rest_root = targets.split()
+        servers = {"gRPC": (process, grpc_target)}
         for kind, path in params.items():
             servers[kind] = start_server(base, max(levels), ("--enable-batching", "--batching-parameters-file", path),
                                          log_path=logs[kind])
         clients = {kind: [ServingClient(target, timeout_s=60.0, retries=2) for _ in range(max(levels))]
                    for kind, (_, target) in servers.items()}
         try:
-            ranking_inputs = set(clients["gRPC"][0].metadata("ranking")["signatures"]["serving_default"]["inputs"])
+            ranking_signature = clients["gRPC"][0].metadata("ranking")["signatures"]["serving_default"]
+            ranking_inputs = set(ranking_signature["inputs"])
             stages = {kind: [grpc_stages(c, ranking_inputs=ranking_inputs) for c in cs] for kind, cs in clients.items()}
+            stages["REST"] = [rest_stages(rest_root, ranking_inputs, sorted(ranking_signature["outputs"]))
+                              for _ in range(max(levels))]
 
             def two_stage_call(kind):
                 return lambda seed, user: two_stage(*stages[kind][seed], [user], args.n, args.candidates)
@@ -400,6 +458,10 @@ def two_stage_benchmark(args, levels: list[int], began: float) -> int:
                 {"in-process": lambda _, user: local.recommend([user], args.n, args.candidates),
                  **{kind: two_stage_call(kind) for kind in servers}},
                 levels, args, user_args, began)
+            check = two_stage(*stages["REST"][0], [users[0]], args.n, args.candidates)
+            same = [r.item_id for r in check[0]] == [r.item_id for r in two_stage_call("gRPC")(0, users[0])[0]]
+            rest_rows = run_measurements({"gRPC": two_stage_call("gRPC"), "REST": two_stage_call("REST")},
+                                         levels, args, user_args, began)
             rank_rows = run_measurements(
                 {"in-process": lambda _, u, i, s: local.rank(u, i, s), **{kind: rank_call(kind) for kind in servers}},
                 levels, args, rank_args, began)
@@ -424,6 +486,9 @@ def two_stage_benchmark(args, levels: list[int], began: float) -> int:
                 rows_per_request=args.candidates)
     print_table("(3) two-stage recommend over gRPC: server-side batching off vs on",
                 [r for r in two_stage_rows if r.path != "in-process"], "gRPC", ratios=("req/s", "p50", "p99"))
+    print_table("(4) two-stage recommend over REST vs gRPC (the same unbatched server, the same users)",
+                rest_rows, "gRPC", ratios=("req/s", "p50", "p99"))
+    print(f"REST and gRPC gave {'the same' if same else 'DIFFERENT'} top {args.n} for user {users[0]}")
     for kind, lines in server_notes.items():
         print(f"\n{kind} server log:")
         for line in lines:

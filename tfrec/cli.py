@@ -369,6 +369,9 @@ def add_serve_arguments(parser) -> None:
     parser.add_argument("--model-config-file", help="text-format ModelServerConfig (models.config)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     parser.add_argument("--port", type=_port, default=8500, help="gRPC port (0: any free port)")
+    parser.add_argument("--rest-port", type=_port, default=None,
+                        help="also serve TF Serving's REST API and /monitoring/prometheus/metrics on this port of "
+                             "--host (plaintext; 0: any free port; default: no REST API)")
     parser.add_argument("--poll-seconds", type=float, default=2.0, help="how often to look for new versions (0: never)")
     parser.add_argument("--max-message-mb", type=int, default=16, help="largest request/response message in MiB")
     parser.add_argument("--max-workers", type=int, default=8, help="request threads")

@@ -51,8 +51,9 @@ def served_base(trained, tmp_path_factory) -> str:
 @dataclasses.dataclass
 class RunningServer:
     kind: str
-    target: str
+    target: str  # gRPC host:port
     stop: callable
+    rest: str | None = None  # REST root, http://host:port
 
 
 def _free_port() -> int:
@@ -74,14 +75,19 @@ def require_server(kind: str) -> str | None:
 def start_server(kind: str, base: str, poll_seconds: float = 1.0) -> RunningServer:
     """Starts a server of ``kind`` over ``base`` and waits (bounded) until retrieval is AVAILABLE."""
     if kind == "dev":
-        server = ModelServer(base=base, port=0, poll_seconds=poll_seconds)
+        server = ModelServer(base=base, port=0, poll_seconds=poll_seconds, rest_port=0)
         port = server.start()
-        return RunningServer(kind, f"127.0.0.1:{port}", lambda: server.stop(grace_seconds=1.0))
+        return RunningServer(kind, f"127.0.0.1:{port}", lambda: server.stop(grace_seconds=1.0),
+                             rest=f"http://127.0.0.1:{server.rest.port}")
     binary = require_server(kind)
-    port = _free_port()
+    port, rest_port = _free_port(), _free_port()
     log = open(os.path.join(base, f".tf_serving_{port}.log"), "w")
+    monitoring = os.path.join(base, f".tf_serving_{port}.monitoring.config")
+    with open(monitoring, "w") as f:
+        f.write('prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }\n')
     process = subprocess.Popen(
-        [binary, f"--port={port}", f"--model_config_file={os.path.join(base, 'models.config')}",
+        [binary, f"--port={port}", f"--rest_api_port={rest_port}",
+         f"--model_config_file={os.path.join(base, 'models.config')}", f"--monitoring_config_file={monitoring}",
          f"--file_system_poll_wait_seconds={max(1, round(poll_seconds))}"],
         stdout=log, stderr=subprocess.STDOUT)
 
@@ -101,7 +107,7 @@ def start_server(kind: str, base: str, poll_seconds: float = 1.0) -> RunningServ
     except BaseException:
         stop()
         raise
-    return RunningServer(kind, target, stop)
+    return RunningServer(kind, target, stop, rest=f"http://127.0.0.1:{rest_port}")
 
 
 @pytest.fixture(scope="session", params=SERVER_KINDS)

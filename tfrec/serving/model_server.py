@@ -1,4 +1,4 @@
-"""A development gRPC model server speaking TF Serving's protocol.
+"""A development model server speaking TF Serving's gRPC protocol and, optionally, its REST API.
 
 ``tfrec serve`` answers ``tensorflow.serving.PredictionService`` (``Predict``,
 ``GetModelMetadata``; ``Classify``, ``Regress`` and ``MultiInference`` answer
@@ -9,8 +9,18 @@ is not installed. It is for development and tests, not production: it runs
 in one Python process and binds 127.0.0.1 unless told otherwise.
 
     tfrec serve --base saved_models [--model-config-file saved_models/models.config]
-                [--port 8500] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16] [--max-rows 10000]
-                [--tls-cert server.pem --tls-key server.key [--tls-client-ca ca.pem]]
+                [--port 8500] [--rest-port 8501] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16]
+                [--max-rows 10000] [--tls-cert server.pem --tls-key server.key [--tls-client-ca ca.pem]]
+
+With ``--rest-port`` it also answers TF Serving's REST API on that port
+(``/v1/models/...`` status, metadata, ``:predict`` in the row and columnar
+JSON formats, ``:classify``/``:regress``; plaintext) through the same
+servicers, registry, limits and batcher as gRPC, and serves
+``/monitoring/prometheus/metrics`` there: TF Serving's request count and
+latency metrics, kept for gRPC and REST calls alike; see
+:mod:`tfrec.serving.rest_api`, :mod:`tfrec.serving.json_tensors` and
+:mod:`tfrec.serving.serving_metrics`. ``start()`` binds both ports and a REST
+port in use stops it with one line, as a gRPC one does.
 
 With ``--tls-cert``/``--tls-key`` (PEM files) it speaks TLS only; adding
 ``--tls-client-ca`` requires every client to present a certificate signed by
@@ -77,7 +87,9 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from tfrec.serving.errors import ServerSettingsError, ServingError, model_error_message
 from tfrec.serving.request_batcher import RequestBatcher, batching_from_args
 from tfrec.serving.request_validation import RequestLimits
+from tfrec.serving.rest_api import RestServer
 from tfrec.serving.servable_registry import ServableRegistry
+from tfrec.serving.serving_metrics import ServingMetrics
 
 log = logging.getLogger("tfrec.serving")
 
@@ -221,7 +233,7 @@ class ModelServer:
                  port: int = 8500, poll_seconds: float = 2.0, max_message_mb: int = 16, max_workers: int = 8,
                  max_concurrent_rpcs: int = 256, max_string_mb: float = 4.0, tls_cert: str | None = None,
                  tls_key: str | None = None, tls_client_ca: str | None = None, batching=None,
-                 max_rows: int = 10_000):
+                 max_rows: int = 10_000, rest_port: int | None = None, rest_read_timeout_s: float = 30.0):
         if not 1 <= max_message_mb <= 1024:
             raise ServerSettingsError(f"max_message_mb must be between 1 and 1024, got {max_message_mb}")
         if max_workers < 1 or max_concurrent_rpcs < 1:
@@ -236,17 +248,22 @@ class ModelServer:
                                     max_rows=max_rows, max_tensor_bytes=max(64 * 1024 * 1024, 4 * limit))
         self.credentials = server_credentials(tls_cert, tls_key, tls_client_ca)
         self.registry = ServableRegistry(base, model_config_file, self.limits)
+        self.metrics = ServingMetrics()  # TF Serving's request count and latency, gRPC and REST alike
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tfrec-grpc"),
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                      # Without this, a second server on the same port binds too and the kernel splits the calls.
                      ("grpc.so_reuseport", 0)],
-            maximum_concurrent_rpcs=max_concurrent_rpcs)
+            maximum_concurrent_rpcs=max_concurrent_rpcs, interceptors=[self.metrics.grpc_interceptor()])
         # Request batching (tfrec.serving.request_batcher): ``batching`` is a BatchingSettings, or None for off.
         self.batcher = RequestBatcher(batching) if batching is not None else None
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(self.registry, self.batcher), self._server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.registry), self._server)
+        prediction, models = PredictionServicer(self.registry, self.batcher), ModelServicer(self.registry)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, self._server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, self._server)
+        # TF Serving's REST API over the same servicers (tfrec.serving.rest_api), or None without a REST port.
+        self.rest = None if rest_port is None else RestServer(
+            host, rest_port, prediction, models, self.metrics, max_body_bytes=limit,
+            read_timeout_s=rest_read_timeout_s, max_connections=max_concurrent_rpcs)
         self._started = False
 
     @property
@@ -268,8 +285,16 @@ class ModelServer:
             port = 0
         if port == 0:
             raise ServerSettingsError(_port_problem(self.host, self.port))
+        if self.rest is not None:
+            try:
+                self.rest.bind()
+            except OSError:
+                self._server.stop(0)
+                raise ServerSettingsError("REST API: " + _port_problem(self.host, self.rest.port)) from None
         self.port = port
         self._server.start()
+        if self.rest is not None:
+            self.rest.start()
         self._started = True
         self.registry.start_polling(self.poll_seconds)
         return port
@@ -277,6 +302,8 @@ class ModelServer:
     def stop(self, grace_seconds: float = 5.0) -> None:
         """Refuses new calls, lets running ones finish for up to ``grace_seconds``, stops polling."""
         self.registry.stop_polling()
+        if self.rest is not None:
+            self.rest.stop()
         if self._started:
             self._server.stop(grace_seconds).wait(grace_seconds + 1)
             self._started = False
@@ -300,7 +327,7 @@ def serve(args: argparse.Namespace) -> int:
                          max_workers=args.max_workers, max_string_mb=args.max_string_mb,
                          tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None),
                          tls_client_ca=getattr(args, "tls_client_ca", None), batching=batching_from_args(args),
-                         max_rows=getattr(args, "max_rows", 10_000))
+                         max_rows=getattr(args, "max_rows", 10_000), rest_port=getattr(args, "rest_port", None))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
@@ -308,8 +335,13 @@ def serve(args: argparse.Namespace) -> int:
     served = ", ".join(f"{name} v{versions[-1]}" for name, versions in server.registry.served().items()) or "none yet"
     security = ("mutual TLS" if getattr(args, "tls_client_ca", None) else "TLS") if server.credentials else "plaintext"
     print(f"tfrec model server listening on {args.host}:{port} ({security}; models: {served})", flush=True)
+    if server.rest is not None:
+        print(f"tfrec REST API listening on http://{args.host}:{server.rest.port} (plaintext; metrics at "
+              f"/monitoring/prometheus/metrics)", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1") and server.credentials is None:
         log.warning("listening on %s without TLS or authentication", args.host)
+    if args.host not in ("127.0.0.1", "localhost", "::1") and server.rest is not None:
+        log.warning("the REST API on %s:%d has no TLS or authentication", args.host, server.rest.port)
     while not stop.wait(1.0):
         pass
     log.info("shutting down (grace %.0fs)", args.grace_seconds)
