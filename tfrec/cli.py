@@ -424,10 +424,10 @@ def cmd_data_check(args) -> None:
               + ", ".join(f"{part} {data.count(part):,} in {len(data.shards(part))} shard(s)"
                           for part in ("train", "val", "test")))
         return
+    from tfrec.data.check import check_report
+
     dataset, report = load_dataset(config.data)
-    print(dataset.summary())
-    if report is not None:
-        print(report.format())
+    print(check_report(config, dataset, report))
 
 
 class _Parser(argparse.ArgumentParser):
