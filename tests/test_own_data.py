@@ -51,3 +51,63 @@ def test_the_shop_example_from_files_to_recommendations(in_repo_root, tmp_path, 
     lines = [line.split() for line in out.splitlines() if line.strip()[:2] in {f"{r}." for r in range(1, 6)}]
     assert len(lines) == 10 and all(line[1].startswith("SKU-") and line[1] in titles for line in lines)
     assert "top 5 for user newcomer" in out
+
+
+def _write_books(folder, items_id_column="book_id"):
+    """Another shop's files: Parquet reads (implicit, Unix seconds, integer reader ids), TSV books."""
+    import pandas as pd
+
+    (folder / "covers").mkdir()
+    (folder / "covers" / "b1.png").write_bytes((REPO_ROOT / "examples" / "shop" / "images" / "sku-101.png").read_bytes())
+    (folder / "covers" / "b2.jpg").write_text("<html>not found</html>")
+    pd.DataFrame({"reader": [7, 7, 7, 8, 8, 9], "book_id": ["b1", "b2", "b3", "b1", "b3", "b2"],
+                  "read_at": [1_700_000_000 + 3600 * i for i in range(6)]}).to_parquet(folder / "reads.parquet")
+    (folder / "books.tsv").write_text(f"{items_id_column}\tname\tblurb\tcover\tgenre\n"
+                                      "b1\tThe clue\tdetective alibi\tcovers/b1.png\tcrime\n"
+                                      "b2\tLove letters\t\tcovers/b2.jpg\tromance|letters\n"
+                                      "b3\tOrbit\trocket star\t\tspace\n")
+    config = folder / "books.yaml"
+    config.write_text(f"""
+name: books
+data:
+  source: tabular
+  tabular:
+    interactions: {folder / 'reads.parquet'}
+    items: {folder / 'books.tsv'}
+    mapping: {{user_id: reader, item_id: book_id, timestamp: read_at, title: name, text: blurb,
+               image_path: cover, item_categorical: [genre]}}
+model:
+  content: {{mode: cached, text: {{preset: tiny}}, image: {{variant: tiny, image_size: 32}}}}
+""")
+    return config
+
+
+def test_data_check_of_parquet_and_tsv_says_what_landed_where(tmp_path, capsys):
+    assert main(["data", "check", "--config", str(_write_books(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "rating: none (every interaction counts 1.0)" in out
+    # b2's cover is an HTML page: no readable image, and a note names it
+    assert "image_path <- cover (1 of 3 items have a readable image)" in out
+    assert "text <- blurb (2 of 3 items have a text)" in out and "categorical genre (4 values)" in out
+    assert "users: no file" in out and "ratings: all 1.0 (implicit)" in out
+    assert "covers/b2.jpg is not a JPEG, PNG, GIF or BMP file" in out
+    # users 8 and 9 have two reads each: too few to validate and test, so they stay in train
+    assert "split (temporal): 4 train, 1 validation, 1 test interactions; 2 user(s) with fewer than 3" in out
+    assert "model reads: user and item ids, item genre, title words, text (tiny, 2 of 3 items), images (tiny, 1 of 3" in out
+
+
+def test_an_id_column_named_differently_in_the_items_file_is_one_line_saying_so(tmp_path, capsys):
+    assert main(["data", "check", "--config", str(_write_books(tmp_path, items_id_column="book"))]) == 2
+    err = capsys.readouterr().err
+    assert "books.tsv line 1, column 'book_id': is missing from the header" in err
+    assert "data.tabular.mapping.item_id names it (the id column has the same name" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_data_check_warns_when_nothing_can_be_tested(tmp_path, capsys):
+    (tmp_path / "clicks.csv").write_text("user_id,item_id,timestamp\nu1,a,1\nu1,b,2\nu2,a,3\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"data: {{source: tabular, tabular: {{interactions: {tmp_path / 'clicks.csv'}}}}}\n")
+    assert main(["data", "check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: the split leaves no test interactions: nothing to evaluate (every user has fewer than 3" in out

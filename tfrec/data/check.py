@@ -38,8 +38,8 @@ def check_report(config, dataset: RecDataset, report=None) -> str:
 def _files(tabular, dataset: RecDataset, warnings: list) -> list[str]:
     m, items, users = tabular.mapping, dataset.items, dataset.users
     rating = f"rating <- {m.rating}" if m.rating else "rating: none (every interaction counts 1.0)"
-    lines = [f"interactions {tabular.interactions}: user_id <- {m.user_id}, item_id <- {m.item_id}, "
-             f"timestamp <- {m.timestamp}, {rating}"]
+    lines = [(f"interactions {tabular.interactions}: user_id <- {m.user_id}, item_id <- {m.item_id}, "
+             f"timestamp <- {m.timestamp}, {rating}")]
     if tabular.items is None:
         lines.append("items: no file (items are the ids in interactions; no title, text, image or category)")
     else:
@@ -74,8 +74,8 @@ def _interactions(events: pd.DataFrame) -> list[str]:
     ratings = events.rating
     rating = ("all 1.0 (implicit)" if (ratings == 1).all()
               else f"{ratings.min():g} to {ratings.max():g}, mean {ratings.mean():.2f}")
-    return [f"time: {times.min():%Y-%m-%d %H:%M} to {times.max():%Y-%m-%d %H:%M} UTC; ratings: {rating}; "
-            f"per user: {per_user.min():,} to {per_user.max():,} interactions (median {per_user.median():g})"]
+    return [(f"time: {times.min():%Y-%m-%d %H:%M} to {times.max():%Y-%m-%d %H:%M} UTC; ratings: {rating}; "
+            f"per user: {per_user.min():,} to {per_user.max():,} interactions (median {per_user.median():g})")]
 
 
 def _split(config, dataset: RecDataset, warnings: list) -> list[str]:
@@ -105,8 +105,9 @@ def _model_inputs(config, dataset: RecDataset, warnings: list) -> list[str]:
     inputs = ["user and item ids"]
     if model.use_user_features and (dataset.user_categorical or dataset.user_numeric):
         inputs.append("user attributes " + ", ".join((*dataset.user_categorical, *dataset.user_numeric)))
-    if model.use_item_features:
-        inputs.append("item " + ", ".join((*dataset.item_categorical, "title words")))
+    item_features = [*dataset.item_categorical, *(["title words"] if (dataset.items.title != "").any() else [])]
+    if model.use_item_features and item_features:
+        inputs.append("item " + ", ".join(item_features))
     content = model.content
     if not content.enabled:
         if (dataset.items.text != "").any() or (dataset.items.image_path != "").any():
