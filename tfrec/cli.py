@@ -275,6 +275,10 @@ def _recommend_two_stage(args) -> None:
             results = _ask(lambda users, histories=None: two_stage(*stages, users, args.k, args.candidates,
                                                                    histories=histories),
                            args, DEFAULT_HISTORY_LENGTH)
+        if args.titles:
+            from tfrec.serving.saved_model_recommender import served_titles, titled
+
+            results = titled(results, served_titles(args.titles, args.base, None, ())[0])
         print(f"retrieval top {args.candidates} + ranking (server {args.server})")
     else:
         recommender = TwoStageRecommender(args.base, args.version, args.ranking_version)
@@ -302,18 +306,25 @@ def cmd_recommend(args) -> None:
 
 
 def _recommend_over_grpc(args) -> None:
-    """The same table from a TF Serving (or ``tfrec serve``) server; titles stay blank."""
+    """The same table from a TF Serving (or ``tfrec serve``) server, titled from ``--titles`` or the
+    answering version's export under ``--base`` (see ``served_titles``)."""
     from tfrec.events.recent import DEFAULT_HISTORY_LENGTH
-    from tfrec.serving.saved_model_recommender import recommendations
+    from tfrec.serving.saved_model_recommender import recommendations, served_titles, titled
+
+    answered = []
+
+    def ask(users, histories=None):
+        outputs, version = client.retrieve(users, args.k, version=args.version, histories=histories)
+        answered.append(version)
+        return recommendations(outputs, {})
 
     with _serving_client(args) as client:
-        results = _ask(lambda users, histories=None: recommendations(
-            client.retrieve(users, args.k, version=args.version, histories=histories)[0], {}),
-            args, DEFAULT_HISTORY_LENGTH)
-        status = client.model_status("retrieval", args.version)
-    version = max((s.version for s in status if s.state == "AVAILABLE"), default="?")
-    print(f"retrieval model version {version} (server {args.server})")
-    _print_recommendations(args, results)
+        results = _ask(ask, args, DEFAULT_HISTORY_LENGTH)
+    version = max(answered)
+    titles, source = served_titles(args.titles, args.base, version,
+                                   {rec.item_id for recs in results for rec in recs})
+    print(f"retrieval model version {version} (server {args.server}); titles: {source}")
+    _print_recommendations(args, titled(results, titles))
 
 
 def cmd_events_add(args) -> None:
@@ -430,10 +441,10 @@ def cmd_data_check(args) -> None:
               + ", ".join(f"{part} {data.count(part):,} in {len(data.shards(part))} shard(s)"
                           for part in ("train", "val", "test")))
         return
+    from tfrec.data.check import check_report
+
     dataset, report = load_dataset(config.data)
-    print(dataset.summary())
-    if report is not None:
-        print(report.format())
+    print(check_report(config, dataset, report))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -484,6 +495,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default="saved_models")
     p.add_argument("--version", type=_positive_int, help="model version (default: newest)")
     p.add_argument("--server", metavar="HOST:PORT", help="ask a TF Serving gRPC server instead of loading --base")
+    p.add_argument("--titles", metavar="FILE", help="with --server: item titles, the export's "
+                   "assets.extra/items.json or its version folder (default: the answering version under --base "
+                   "when this machine has it, else ids only)")
     p.add_argument("--timeout", type=_positive_float, default=10.0, help="gRPC deadline in seconds (with --server)")
     p.add_argument("--tls-ca", help="PEM file of the CA the server's certificate must chain to (TLS)")
     p.add_argument("--tls-cert", help="PEM client certificate (mutual TLS; with --tls-key and --tls-ca)")

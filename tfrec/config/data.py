@@ -68,9 +68,12 @@ class ColumnMapping(Section):
     item_id: str = setting("item_id", help="item id column (interactions and items files)")
     timestamp: str = setting("timestamp", help="time column: Unix seconds or ISO-8601 (no zone: UTC)")
     rating: str | None = setting(None, help="rating column (finite, >= 0); null: every interaction counts 1.0")
-    title: str | None = setting(None, help="items file: title column")
-    text: str | None = setting(None, help="items file: description column (read by the text encoder)")
-    image_path: str | None = setting(None, help="items file: image file column, relative to the items file")
+    title: str | None = setting(None, help="items file: title column (printed with recommendations; its words are an "
+                                                 "item feature)")
+    text: str | None = setting(None, help="items file: description column (read by the text encoder; "
+                                                "model.content)")
+    image_path: str | None = setting(None, help="items file: image file column; a relative path is "
+                                                      "taken from the items file's folder")
     item_categorical: tuple[str, ...] = setting(factory=tuple, help="items file: categorical columns "
                                                                      "(several values joined by '|')")
     user_categorical: tuple[str, ...] = setting(factory=tuple, help="users file: categorical columns")
@@ -92,7 +95,8 @@ class TabularConfig(Section):
     """The user's own files (``data.source: tabular``): CSV (``.tsv``: tab-separated) with a
     header line, or Parquet. Paths are relative to the working directory."""
 
-    interactions: str = setting("", help="interactions file (user, item, time and optional rating columns)")
+    interactions: str = setting("", help="interactions file: user, item, time and optional rating "
+                                            "columns (required with source: tabular)")
     items: str | None = setting(None, help="items file, one row per item (null: ids from interactions only)")
     users: str | None = setting(None, help="users file, one row per user (null: ids from interactions only)")
     mapping: ColumnMapping = setting(factory=ColumnMapping, help="which column holds what")
@@ -123,7 +127,7 @@ class DataConfig(Section):
                           help="synthetic (built in), movielens, tabular (your files) or sharded (a folder "
                                "written by tfrec data shard: larger than memory, split by time)")
     path: str = setting("", help="the MovieLens 100K folder (source: movielens) or the sharded data set's "
-                                 "folder (source: sharded)")
+                                 "folder (source: sharded); required with those sources")
     synthetic: SyntheticConfig = setting(factory=SyntheticConfig, help="the built-in data set's shape")
     tabular: TabularConfig = setting(factory=TabularConfig, help="the user's files")
     split: str = setting("temporal", choices=SPLITS,

@@ -101,6 +101,20 @@ def make_split(interactions: pd.DataFrame, method: str, seed: int = 42, **kwargs
     raise ValueError(f"unknown split method {method!r}; use 'temporal' or 'random'")
 
 
+def split_as_configured(interactions: pd.DataFrame, data, seed: int) -> tuple[Split, dict]:
+    """The split a run of the ``data`` config section (a ``DataConfig``) trains on: cold items held out,
+    each user's latest ``drop_latest`` removed, then split. Returns ``(split, cold)``; ``cold`` holds
+    ``cold_test`` and ``cold_items`` when ``data.cold_item_fraction`` is set, else nothing."""
+    cold = {}
+    if data.cold_item_fraction:
+        interactions, cold_test, cold_items = hold_out_items(interactions, data.cold_item_fraction,
+                                                             seed=data.cold_item_seed)
+        cold = {"cold_test": cold_test, "cold_items": cold_items}
+    interactions = drop_latest(interactions, data.drop_latest)
+    kwargs = {"test_fraction": data.test_fraction, "val_fraction": data.val_fraction} if data.split == "random" else {}
+    return make_split(interactions, data.split, seed=seed, **kwargs), cold
+
+
 def hold_out_items(interactions: pd.DataFrame, fraction: float, seed: int = 42):
     """Removes a random ``fraction`` of the interacted items from the data entirely.
 

@@ -23,6 +23,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -31,6 +32,7 @@ import pandas as pd
 from tfrec.config.data import ColumnMapping
 from tfrec.data.schema import RecDataset
 from tfrec.data.validation import (
+    BadRowError,
     RowChecker,
     ValidationReport,
     drop_duplicate_ids,
@@ -113,7 +115,7 @@ def _load_interactions(path, mapping: ColumnMapping, skip_bad_rows, report) -> p
     required = [mapping.user_id, mapping.item_id, mapping.timestamp]
     if mapping.rating:
         required.append(mapping.rating)
-    table = read_table_file(path, required, skip_bad_rows=skip_bad_rows, report=report)
+    table = _read_mapped(path, required, mapping, skip_bad_rows, report)
     check = RowChecker(table, report, skip_bad_rows)
     user = check.parse_id(mapping.user_id)
     item = check.parse_id(mapping.item_id)
@@ -133,7 +135,7 @@ def load_items(path, mapping: ColumnMapping, skip_bad_rows: bool = False):
 
 def _load_items(path, mapping: ColumnMapping, skip_bad_rows, report) -> pd.DataFrame:
     columns = [mapping.item_id, *mapping.item_columns]
-    table = read_table_file(path, columns, skip_bad_rows=skip_bad_rows, report=report)
+    table = _read_mapped(path, columns, mapping, skip_bad_rows, report)
     check = RowChecker(table, report, skip_bad_rows)
     item_id = check.parse_id(mapping.item_id)
 
@@ -178,7 +180,7 @@ def _resolve_images(paths: np.ndarray, items_file, report) -> np.ndarray:
 
 def _load_users(path, mapping: ColumnMapping, skip_bad_rows, report) -> pd.DataFrame:
     columns = [mapping.user_id, *mapping.user_columns]
-    table = read_table_file(path, columns, skip_bad_rows=skip_bad_rows, report=report)
+    table = _read_mapped(path, columns, mapping, skip_bad_rows, report)
     check = RowChecker(table, report, skip_bad_rows)
     values = {"user_id": check.parse_id(mapping.user_id)}
     values.update({c: check.parse_str(c) for c in mapping.user_categorical})
@@ -186,6 +188,21 @@ def _load_users(path, mapping: ColumnMapping, skip_bad_rows, report) -> pd.DataF
     keep = check.keep
     frame = pd.DataFrame({k: v[keep] for k, v in values.items()})
     return drop_duplicate_ids(frame, "user_id", report, str(path))
+
+
+def _read_mapped(path, columns, mapping: ColumnMapping, skip_bad_rows, report):
+    """``read_table_file``, with a missing column's error naming the mapping key that asked for it."""
+    try:
+        return read_table_file(path, columns, skip_bad_rows=skip_bad_rows, report=report)
+    except BadRowError as e:
+        if e.column is None or e.column not in columns or "missing" not in e.reason:
+            raise
+        keys = [f"data.tabular.mapping.{f.name}" for f in dataclasses.fields(mapping)
+                if e.column == getattr(mapping, f.name) or e.column in (getattr(mapping, f.name) or ())]
+        hint = f"; {' and '.join(keys)} name{'s' if len(keys) == 1 else ''} it" if keys else ""
+        if e.column in (mapping.user_id, mapping.item_id):
+            hint += " (the id column has the same name in the interactions file and the items/users file)"
+        raise BadRowError(e.path, e.line, e.column, None, e.reason + hint, unit=e.unit) from None
 
 
 def _empty_items(mapping: ColumnMapping) -> pd.DataFrame:

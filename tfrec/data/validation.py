@@ -424,8 +424,11 @@ def read_parquet(path, columns=None, required=None) -> RawTable:
 
 
 def read_table_file(path, columns, *, required=None, skip_bad_rows=False, report=None) -> RawTable:
-    """Reads ``.parquet``, ``.tsv`` (tab) or anything else as UTF-8 CSV, with a header."""
+    """Reads ``.parquet``, ``.tsv`` (tab) or anything else as UTF-8 CSV, with a header.
+
+    A column named twice (one column mapped to two fields, e.g. title and text) is read once."""
     path = str(path)
+    columns = list(dict.fromkeys(columns)) if columns is not None else None
     if not os.path.exists(path):
         raise MissingFileError(f"{path} does not exist")
     report = report if report is not None else ValidationReport()

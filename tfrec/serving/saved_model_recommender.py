@@ -4,7 +4,8 @@ What ``tfrec recommend`` uses without ``--server``: it loads
 ``<base>/retrieval/<version>/`` exactly as TF Serving would, calls its
 ``serving_default`` signature (``with_history`` when it is given the users'
 latest items, e.g. from an event store), and adds titles from
-``assets.extra/items.json``.
+``assets.extra/items.json``. A client of a server (``tfrec recommend
+--server``) gets titles from the same file (:func:`served_titles`).
 """
 
 from __future__ import annotations
@@ -87,6 +88,41 @@ def recommendations(outputs: dict, titles: dict) -> list[list[Recommendation]]:
                                        titles.get(because, "") if because else ""))
         rows.append(recs)
     return rows
+
+
+def served_titles(titles_path: str | None, base: str, version: int | None, item_ids) -> tuple[dict, str]:
+    """``(titles, where they came from)`` for recommendations a server answered with ``version``.
+
+    ``titles_path`` (``--titles``): an export's ``assets.extra/items.json`` or the version folder
+    holding it. Without one, the same version's export under ``base`` is used when this machine has it
+    and it names every recommended item (a local folder of another catalogue would print wrong titles);
+    otherwise there are no titles, and the second element says how to get them.
+    """
+    if titles_path:
+        path = os.path.join(titles_path, ITEMS_ASSET) if os.path.isdir(titles_path) else titles_path
+        if not os.path.isfile(path):
+            raise UserError(f"--titles {titles_path}: no such file (give an export's {ITEMS_ASSET} or its "
+                            "version folder)")
+        try:
+            titles = json_asset(path)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise UserError(f"--titles {path}: not a JSON file of item id -> title ({e})") from None
+        if not isinstance(titles, dict):
+            raise UserError(f"--titles {path}: not a JSON mapping of item id -> title")
+        return titles, path
+    path = os.path.join(base, "retrieval", str(version), ITEMS_ASSET)
+    titles = json_asset(path) if os.path.isfile(path) else {}
+    if titles and all(item in titles for item in item_ids):
+        return titles, path
+    why = "does not name every recommended item" if titles else "does not exist here"
+    return {}, f"none ({path} {why}; give --titles with the export's {ITEMS_ASSET})"
+
+
+def titled(rows: list, titles: dict) -> list:
+    """Recommendations (or ranked items) with ``title`` and ``because_title`` looked up in ``titles``."""
+    return [[dataclasses.replace(rec, title=titles.get(rec.item_id, ""),
+                                 because_title=titles.get(rec.because, "") if rec.because else "")
+             for rec in recs] for recs in rows]
 
 
 def json_asset(path: str) -> dict:

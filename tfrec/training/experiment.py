@@ -21,7 +21,7 @@ from tfrec.data.history import HISTORY, history_for, latest_items
 from tfrec.data.pipeline import FeatureJoin
 from tfrec.data.schema import SchemaError
 from tfrec.data.sources import load_dataset
-from tfrec.data.splits import drop_latest, hold_out_items, make_split
+from tfrec.data.splits import split_as_configured
 from tfrec.data.trained_data import TrainedData
 from tfrec.data.vocabulary import Vocabularies, vocabularies_from_counts
 from tfrec.errors import RunError
@@ -92,15 +92,7 @@ class Experiment:
     @staticmethod
     def _in_memory(config, log=print) -> tuple[TrainedData, object]:
         dataset, report = load_dataset(config.data, log=log)
-        interactions, cold = dataset.interactions, {}
-        if config.data.cold_item_fraction:
-            interactions, cold_test, cold_items = hold_out_items(
-                interactions, config.data.cold_item_fraction, seed=config.data.cold_item_seed)
-            cold = {"cold_test": cold_test, "cold_items": cold_items}
-        interactions = drop_latest(interactions, config.data.drop_latest)
-        kwargs = ({"test_fraction": config.data.test_fraction, "val_fraction": config.data.val_fraction}
-                  if config.data.split == "random" else {})
-        split = make_split(interactions, config.data.split, seed=config.train.seed, **kwargs)
+        split, cold = split_as_configured(dataset.interactions, config.data, config.train.seed)
         return TrainedData(dataset, split, **cold), report
 
     @staticmethod
