@@ -382,6 +382,13 @@ def add_serve_arguments(parser) -> None:
     parser.add_argument("--batching-parameters-file",
                         help="text-format BatchingParameters (batching_parameters.txt; default: TF Serving's "
                              "defaults); needs --enable-batching")
+    parser.add_argument("--enable-serialization-as-tensor-content", action="store_true",
+                        help="send response tensors as tensor_content bytes instead of the typed fields "
+                             "(float_val, string_val, ...), as TF Serving's flag of the same name")
+    parser.add_argument("--allow-version-labels-for-unavailable-models", action="store_true",
+                        help="let models.config give a new version label to a version not loaded yet "
+                             "(TF Serving's --allow_version_labels_for_unavailable_models); without it a label "
+                             "must name a version already served, so labels at start-up are refused")
 
 
 def cmd_data_download(args) -> None:

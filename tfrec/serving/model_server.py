@@ -71,13 +71,16 @@ import threading
 
 import grpc
 import tensorflow as tf
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_management_pb2,
+                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
 
+from tfrec.serving import example_methods
 from tfrec.serving.errors import ServerSettingsError, ServingError, model_error_message
 from tfrec.serving.request_batcher import RequestBatcher, batching_from_args
 from tfrec.serving.request_validation import RequestLimits
 from tfrec.serving.servable_registry import ServableRegistry
+from tfrec.serving.tensor_encoding import encode_tensor
+from tfrec.serving.undecodable_requests import UndecodableRequests
 
 log = logging.getLogger("tfrec.serving")
 
@@ -100,11 +103,14 @@ def _answer(context, call):
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """``Predict`` and ``GetModelMetadata`` over the registry's servables."""
+    """``Predict`` and ``GetModelMetadata`` over the registry's servables; ``Classify``, ``Regress`` and
+    ``MultiInference`` checked as TF Serving checks them (see :mod:`tfrec.serving.example_methods`)."""
 
-    def __init__(self, registry: ServableRegistry, batcher: RequestBatcher | None = None):
+    def __init__(self, registry: ServableRegistry, batcher: RequestBatcher | None = None,
+                 tensor_content: bool = False):
         self.registry = registry
         self.batcher = batcher  # server-side request batching (--enable-batching), or None
+        self.tensor_content = tensor_content  # --enable-serialization-as-tensor-content
 
     def Predict(self, request, context):
         def run():
@@ -116,9 +122,18 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.model_spec.version.value = servable.version
             response.model_spec.signature_name = signature_name
             for alias, value in outputs.items():
-                response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+                response.outputs[alias].CopyFrom(encode_tensor(value, as_content=self.tensor_content))
             return response
         return _answer(context, run)
+
+    def Classify(self, request, context):
+        return _answer(context, lambda: example_methods.classify(self.registry, request))
+
+    def Regress(self, request, context):
+        return _answer(context, lambda: example_methods.regress(self.registry, request))
+
+    def MultiInference(self, request, context):
+        return _answer(context, lambda: example_methods.multi_inference(self.registry, request))
 
     def GetModelMetadata(self, request, context):
         def run():
@@ -143,16 +158,16 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    """``GetModelStatus``; ``HandleReloadConfigRequest`` answers UNIMPLEMENTED."""
+    """``GetModelStatus`` and ``HandleReloadConfigRequest``."""
 
     def __init__(self, registry: ServableRegistry):
         self.registry = registry
 
     def GetModelStatus(self, request, context):
         def run():
+            if not request.HasField("model_spec"):
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
             spec = request.model_spec
-            if not spec.name:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "model_spec.name is empty")
             version = spec.version.value if spec.HasField("version") else None
             response = get_model_status_pb2.GetModelStatusResponse()
             for number, status in self.registry.status(spec.name, version):
@@ -162,6 +177,27 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
                     entry.status.error_message = status.error
                 else:
                     entry.status.error_code = _TF_ERROR_CODE_OK
+            return response
+        return _answer(context, run)
+
+    def HandleReloadConfigRequest(self, request, context):
+        """Serves the models of ``request.config`` instead (TF Serving's answer: OK with an OK status,
+        or the failure's status code); a refused config changes nothing."""
+        def run():
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                                   "Only ModelConfigList is currently supported")
+            try:
+                self.registry.reload_config(request.config)
+            except ServingError as e:
+                log.error("ReloadConfig failed: %s", e.message)
+                raise
+            log.info("reloaded the model config: %s", ", ".join(c.name for c in request.config.model_config_list.config))
+            response = model_management_pb2.ReloadConfigResponse()
+            response.status.error_code = _TF_ERROR_CODE_OK
+            for name in request.metric_names:  # TF Serving's metric increases; tfrec serve keeps none
+                response.metric.add(name=name, int64_value_increase=0)
             return response
         return _answer(context, run)
 
@@ -221,7 +257,8 @@ class ModelServer:
                  port: int = 8500, poll_seconds: float = 2.0, max_message_mb: int = 16, max_workers: int = 8,
                  max_concurrent_rpcs: int = 256, max_string_mb: float = 4.0, tls_cert: str | None = None,
                  tls_key: str | None = None, tls_client_ca: str | None = None, batching=None,
-                 max_rows: int = 10_000):
+                 max_rows: int = 10_000, tensor_content: bool = False,
+                 allow_version_labels_for_unavailable_models: bool = False):
         if not 1 <= max_message_mb <= 1024:
             raise ServerSettingsError(f"max_message_mb must be between 1 and 1024, got {max_message_mb}")
         if max_workers < 1 or max_concurrent_rpcs < 1:
@@ -235,17 +272,18 @@ class ModelServer:
         self.limits = RequestLimits(max_string_bytes=min(int(max_string_mb * 1024 * 1024), limit),
                                     max_rows=max_rows, max_tensor_bytes=max(64 * 1024 * 1024, 4 * limit))
         self.credentials = server_credentials(tls_cert, tls_key, tls_client_ca)
-        self.registry = ServableRegistry(base, model_config_file, self.limits)
+        self.registry = ServableRegistry(base, model_config_file, self.limits,
+                                         allow_version_labels_for_unavailable_models)
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tfrec-grpc"),
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                      # Without this, a second server on the same port binds too and the kernel splits the calls.
                      ("grpc.so_reuseport", 0)],
-            maximum_concurrent_rpcs=max_concurrent_rpcs)
+            maximum_concurrent_rpcs=max_concurrent_rpcs, interceptors=[UndecodableRequests()])
         # Request batching (tfrec.serving.request_batcher): ``batching`` is a BatchingSettings, or None for off.
         self.batcher = RequestBatcher(batching) if batching is not None else None
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(self.registry, self.batcher), self._server)
+            PredictionServicer(self.registry, self.batcher, tensor_content), self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.registry), self._server)
         self._started = False
 
@@ -300,7 +338,10 @@ def serve(args: argparse.Namespace) -> int:
                          max_workers=args.max_workers, max_string_mb=args.max_string_mb,
                          tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None),
                          tls_client_ca=getattr(args, "tls_client_ca", None), batching=batching_from_args(args),
-                         max_rows=getattr(args, "max_rows", 10_000))
+                         max_rows=getattr(args, "max_rows", 10_000),
+                         tensor_content=getattr(args, "enable_serialization_as_tensor_content", False),
+                         allow_version_labels_for_unavailable_models=getattr(
+                             args, "allow_version_labels_for_unavailable_models", False))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
