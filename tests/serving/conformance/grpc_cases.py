@@ -225,11 +225,12 @@ CASES = [
     Case("Predict with the wrong dtype (int64 user_id)", "gRPC", "INVALID_ARGUMENT",
          "INVALID_ARGUMENT: the session refuses an int64 where a string is expected",
          _predict(inputs={"user_id": tf.make_tensor_proto([1, 2], dtype=tf.int64)})),
-    Case("Predict with tensor_content shorter than the declared shape", "gRPC", "INVALID_ARGUMENT",
+    Case("Predict with string tensor_content that does not decode", "gRPC", "INVALID_ARGUMENT",
          "INVALID_ARGUMENT: tensor parsing error: user_id",
-         _predict(inputs={"user_id": tensor_pb2.TensorProto(
-             dtype=types_pb2.DT_INT64, tensor_content=b"\0" * 8,
-             tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=3)]))})),
+         _predict(inputs={"user_id": tensor_pb2.TensorProto(  # one string of 5 bytes announced, 2 carried
+             dtype=types_pb2.DT_STRING, tensor_content=b"\x05ab",
+             tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)]))}),
+         detail_contains="tensor parsing error: user_id"),
     Case("Predict declaring 3 rows and carrying 2 values", "gRPC", "OK",
          "OK: Tensor::FromProto repeats the last value", _predict(
              inputs={"user_id": _strings(USERS, [3])}, check=_padded), detail_contains="last row repeated"),
