@@ -77,6 +77,11 @@ def test_a_changed_models_config_labels_served_versions_and_a_bad_change_keeps_t
     registry.poll()
     assert registry.served() == {"recs": [1, 2]}
     assert registry.resolve(model_pb2.ModelSpec(name="recs", version_label="canary")).version == 2
+    path.write_text("model_config_list { config { name: ")  # unparseable: logged once, the old config stays
+    registry.poll()
+    registry.poll()
+    assert registry.served() == {"recs": [1, 2]}
+    assert registry.resolve(model_pb2.ModelSpec(name="recs", version_label="canary")).version == 2
     # Moving an existing label to a version that is not loaded is refused even with the flag.
     registry.allow_unavailable_labels = True
     config = model_server_config_pb2.ModelServerConfig()

@@ -1,16 +1,19 @@
 """A development gRPC model server speaking TF Serving's protocol.
 
 ``tfrec serve`` answers ``tensorflow.serving.PredictionService`` (``Predict``,
-``GetModelMetadata``; ``Classify``, ``Regress`` and ``MultiInference`` answer
-UNIMPLEMENTED) and ``tensorflow.serving.ModelService/GetModelStatus`` over the
-same SavedModels, with the same request and response messages, as
-``tensorflow_model_server``, so the client and its tests run where TF Serving
-is not installed. It is for development and tests, not production: it runs
-in one Python process and binds 127.0.0.1 unless told otherwise.
+``GetModelMetadata``, and ``Classify``, ``Regress``, ``MultiInference``
+refused as TF Serving refuses them on predict signatures) and
+``tensorflow.serving.ModelService`` (``GetModelStatus``,
+``HandleReloadConfigRequest``) over the same SavedModels, with the same
+request and response messages, as ``tensorflow_model_server``, so the client
+and its tests run where TF Serving is not installed. It is for development
+and tests, not production: it runs in one Python process and binds 127.0.0.1
+unless told otherwise.
 
     tfrec serve --base saved_models [--model-config-file saved_models/models.config]
                 [--port 8500] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16] [--max-rows 10000]
                 [--tls-cert server.pem --tls-key server.key [--tls-client-ca ca.pem]]
+                [--enable-serialization-as-tensor-content] [--allow-version-labels-for-unavailable-models]
 
 With ``--tls-cert``/``--tls-key`` (PEM files) it speaks TLS only; adding
 ``--tls-client-ca`` requires every client to present a certificate signed by
@@ -24,15 +27,25 @@ What it does as TF Serving does: serves the newest integer version of every
 model (or the versions the ``model_version_policy`` of models.config names);
 picks up new versions while running and drops old ones once the new one is
 loaded and warmed up (in-flight requests finish on the old one); honours
-``model_spec.version``, ``version_label`` and ``signature_name``; runs the
-warm-up records. Where it is stricter: requests are checked against the
-signature first (missing/unknown input, dtype, rank and fixed dimensions,
-element count, rows, string size, declared shape against the values carried),
-and answered INVALID_ARGUMENT naming the input.
+``model_spec.version``, ``version_label`` and ``signature_name``; assigns
+version labels only to versions already served (unless
+``--allow-version-labels-for-unavailable-models``), so a start-up config with
+labels is refused as TF Serving refuses it; replaces its models on
+``HandleReloadConfigRequest``; runs the warm-up records; decodes request
+tensors with TensorFlow's ``Tensor::FromProto``; fills response tensors'
+typed fields (``float_val``, ``string_val``, ...; ``tensor_content`` with
+``--enable-serialization-as-tensor-content``, see
+:mod:`tfrec.serving.tensor_encoding`); answers unparsable request bytes
+INTERNAL (see :mod:`tfrec.serving.undecodable_requests`); and uses TF
+Serving's error codes and, where a client may match them, its messages. Where
+it is stricter: requests are checked against the signature first
+(missing/unknown input, dtype, rank and fixed dimensions, rows, string size,
+decoded size) and answered INVALID_ARGUMENT naming the input.
+``docs/tf-serving.md`` lists what is left different.
 
 The same files under real TF Serving (gRPC on 8500, REST on 8501), from the
 project folder; ``models.config`` must name paths as the server sees them, so
-for the container write it with ``--serving-base /models``:
+for the container merge it with ``--serving-base /models``:
 
     python -m tfrec.export.serving_config saved_models --serving-base /models
     docker run --rm -p 8500:8500 -p 8501:8501 \\

@@ -11,8 +11,15 @@ version; the old one is dropped from the dictionary afterwards and freed when
 its last request finishes.
 
 Models come from a ``models.config`` (``model_config_list``: name,
-``base_path``, ``model_version_policy``, ``version_labels``) or, without one,
-from every folder under the base path that holds a version.
+``base_path``, ``model_version_policy``, ``version_labels``), read again
+whenever its text changes, or, without one, from every folder under the base
+path that holds a version; a ``HandleReloadConfigRequest`` replaces either
+(:meth:`ServableRegistry.reload_config`). A new config is checked as TF
+Serving's ``ServerCore::ReloadConfig`` checks it (one entry per name, absolute
+base paths, platform ``tensorflow``, each label on a version served at that
+moment unless ``allow_version_labels_for_unavailable_models``) before anything
+changes: a refused one keeps the config in force, and at start-up stops the
+server with one line.
 
 Every model path must lie inside the model root: the base path when one is
 given, else the folder holding the ``models.config``. Paths are resolved
