@@ -192,8 +192,16 @@ class ServableRegistry:
 
     def _file_configs(self) -> list:
         """The models.config in force: re-read when its text changed; a refused change keeps the old one."""
-        with open(self.model_config_file, encoding="utf-8") as f:
-            text = f.read()
+        try:
+            with open(self.model_config_file, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            if self._configs is None:
+                raise ServerSettingsError(f"{self.model_config_file}: cannot be read: {e.strerror}") from None
+            if self._config_text is not None:
+                log.error("%s cannot be read (%s); keeping the models served", self.model_config_file, e.strerror)
+            self._config_text = None  # said once; read again when it is back
+            return self._configs
         if text == self._config_text and self._configs is not None:
             return self._configs  # unchanged (or replaced by a reload request since)
         try:
