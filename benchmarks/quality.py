@@ -10,6 +10,8 @@ interaction; no negative sampling):
   * EASE (Steck, WWW 2019), ``l2`` chosen on the validation split;
   * iALS (Hu, Koren & Volinsky, ICDM 2008), parameters chosen on validation;
   * the TFRS basic-retrieval tutorial model (ids only, tutorial settings);
+    these three fitted and tuned by ``tfrec.evaluation.baselines``, the
+    code ``tfrec evaluate --baselines`` runs;
   * tfrec's two-tower retrieval model, trained by ``train_retrieval`` from
     ``pipelines/configs/retrieval_<data set>.yaml`` (best epoch by
     validation NDCG);
@@ -40,11 +42,11 @@ import tfrec  # noqa: F401  (Keras 2 for tf.keras before TensorFlow is imported)
 import numpy as np
 
 from tfrec.config import load_config
+from tfrec.evaluation.baselines import BASELINES, fit_baseline
 from tfrec.evaluation.embedding_scorer import EmbeddingScorer
 from tfrec.evaluation.full_ranking import EvaluationSet, evaluate, save_json
-from tfrec.models import ease, ials
+from tfrec.evaluation.run_evaluation import item_properties
 from tfrec.models.popularity import PopularityBaseline
-from tfrec.models.tfrs_tutorial import TFRSTutorialBaseline
 from tfrec.training.experiment import Experiment
 from tfrec.training.retrieval_trainer import train_retrieval
 
@@ -53,9 +55,10 @@ CONFIGS = {
     "movielens": REPO_ROOT / "pipelines" / "configs" / "retrieval_movielens.yaml",
     "synthetic": REPO_ROOT / "pipelines" / "configs" / "retrieval_synthetic.yaml",
 }
-MODELS = ("popularity", "EASE", "iALS", "TFRS tutorial", "tfrec two-tower", "tfrec sequential")
+MODELS = ("popularity", *BASELINES.values(), "tfrec two-tower", "tfrec sequential")
 HISTORY_LENGTH = 20
-KEYS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "coverage@10")
+KEYS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "coverage@10", "novelty@10", "popularity_lift@10",
+        "diversity@10")
 KS = (10, 20)
 EVAL_BATCH = 512
 
@@ -94,6 +97,7 @@ def run_seed(name: str, seed: int, args, log) -> tuple[dict, dict]:
         seen=exp.seen_before_test(), target=exp.split.test,
         user_ids=train.user_id.astype(str).unique(), item_ids=item_ids,
     )
+    properties = item_properties(exp, item_ids, log=lambda *a: None)
     details["data"] = {"dataset": exp.dataset.name, "split": exp.split.method, **exp.split.sizes(),
                        "items": len(item_ids), "eval": eval_set.summary()}
     if seed == args.seeds_list[0]:
@@ -103,29 +107,19 @@ def run_seed(name: str, seed: int, args, log) -> tuple[dict, dict]:
         start = time.time()
         model, info = fit()
         fit_seconds = time.time() - start
-        results[model_name] = evaluate(model, eval_set, ks=KS, batch_size=EVAL_BATCH)
+        results[model_name] = evaluate(model, eval_set, ks=KS, batch_size=EVAL_BATCH, items=properties)
         details.setdefault(model_name, {}).update(info, seconds=round(fit_seconds, 1))
         log(f"  seed {seed} {model_name:<16} ndcg@10 {results[model_name]['ndcg@10']:.4f} "
-            f"recall@10 {results[model_name]['recall@10']:.4f}  ({fit_seconds:.0f}s) "
-            f"{ {k: v for k, v in info.items() if not k.startswith('val_')} or ''}")
+            f"recall@10 {results[model_name]['recall@10']:.4f}  ({fit_seconds:.0f}s) {info.get('chosen') or ''}")
 
     if "popularity" in args.models:
         timed("popularity", lambda: (PopularityBaseline(item_ids).fit(train), {}))
-    if "EASE" in args.models:
-        def fit_ease():
-            model, val_results = ease.tune_on_validation(item_ids, train, val)
-            return model, {"l2": model.l2, "val_ndcg@10": {str(k): v["ndcg@10"] for k, v in val_results.items()}}
-        timed("EASE", fit_ease)
-    if "iALS" in args.models:
-        def fit_ials():
-            model, val_results = ials.tune_on_validation(item_ids, train, val, seed=seed)
-            chosen = {"factors": model.factors, "regularization": model.regularization, "alpha": model.alpha,
-                      "iterations": model.iterations}
-            return model, {"chosen": chosen,
-                           "val_ndcg@10": [{**params, "ndcg@10": m["ndcg@10"]} for params, m in val_results]}
-        timed("iALS", fit_ials)
-    if "TFRS tutorial" in args.models:
-        timed("TFRS tutorial", lambda: (TFRSTutorialBaseline(item_ids, seed=seed).fit(train), {}))
+    for key, model_name in BASELINES.items():  # EASE, iALS and the TFRS tutorial, tuned as `tfrec evaluate` does
+        if model_name in args.models:
+            def fit(key=key):
+                fitted = fit_baseline(key, item_ids, train, val, seed=seed, log=log)
+                return fitted.score, {"chosen": fitted.chosen, "validation": fitted.validation}
+            timed(model_name, fit)
     if "tfrec two-tower" in args.models:
         def load_two_tower():
             model = exp.load_model(run_dir)

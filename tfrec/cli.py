@@ -149,10 +149,13 @@ def cmd_tensorboard(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
+    from tfrec.evaluation.baselines import parse_baselines
+
+    baselines = parse_baselines(args.baselines) if args.baselines is not None else ()
     _finished_run(args.run, "retrieval")
     from tfrec.evaluation.run_evaluation import evaluate_run
 
-    evaluate_run(args.run)
+    evaluate_run(args.run, baselines=baselines)
 
 
 def cmd_export(args) -> None:
@@ -475,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="full-ranking test metrics of a run, with the popularity baseline")
     p.add_argument("--run", required=True)
+    p.add_argument("--baselines", metavar="NAMES", help="also fit these baselines on the run's training split and "
+                                                         "rank them alike, comma-separated: ease, ials, tfrs-tutorial")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="export a run as a TF Serving SavedModel version")

@@ -112,12 +112,42 @@ class TrainConfig(FitConfig):
         return dataclasses.replace(self, monitor_k=num_items)
 
 
+# From this catalogue size on, the partitioned index answers a query several times faster than brute force
+# at recall@100 >= 0.95 (benchmarks/index.py; docs/results.md "Partitioned index").
+PARTITIONED_FROM = 200_000
+
+
 @dataclasses.dataclass
 class ExportConfig(Section):
     """The exported retrieval SavedModel."""
 
     max_k: int = setting(100, ge=1, help="the largest k a request may ask for (at most the catalogue size)")
     exclude_seen: bool = setting(True, help="never recommend what the user already interacted with")
+    index: str = setting("auto", choices=("auto", "brute_force", "partitioned"),
+                         help="how the SavedModel finds the top items: brute_force scores every item (exact); "
+                              "partitioned scores the nprobe best k-means partitions; auto is partitioned from "
+                              "partitioned_from items on")
+    partitioned_from: int = setting(PARTITIONED_FROM, ge=1, help="the catalogue size from which index: auto "
+                                                                  "partitions")
+    partitions: int = setting(0, ge=0, help="k-means partitions of the partitioned index; 0: about 4·√items")
+    nprobe: int = setting(0, ge=0, help="partitions each query ranks exactly (more: higher recall, slower); "
+                                       "0: about 3% of them, at least 32")
+    quantize: str = setting("none", choices=("none", "int8"),
+                            help="item vectors of the partitioned index: float32, or int8 with a per-vector scale")
+
+    def unread(self) -> dict[str, str]:
+        if self.index == "brute_force":
+            why = "export.index is 'brute_force'"
+            return {key: why for key in ("partitioned_from", "partitions", "nprobe", "quantize")}
+        if self.index == "partitioned":
+            return {"partitioned_from": "export.index is 'partitioned', not 'auto'"}
+        return {}
+
+    def index_for(self, num_items: int) -> str:
+        """``brute_force`` or ``partitioned`` for a catalogue of ``num_items``."""
+        if self.index == "auto":
+            return "partitioned" if num_items >= self.partitioned_from else "brute_force"
+        return self.index
 
 
 @dataclasses.dataclass

@@ -29,10 +29,13 @@ class EmbeddingScorer:
         self.item_embeddings = candidate_embeddings(model.candidate_tower, join, item_ids, batch_size)
 
     def __call__(self, user_ids) -> np.ndarray:
+        return tf.matmul(self.queries(user_ids), self.item_embeddings, transpose_b=True).numpy()
+
+    def queries(self, user_ids) -> tf.Tensor:
+        """``[b, D]`` query embeddings of the users, as scored against the items."""
         ids = tf.constant(np.asarray(user_ids, dtype=str).astype(object))
         features = self.join({"user_id": ids})
         if self.histories is not None:
             length = len(next(iter(self.histories.values()))) if self.histories else 1
             features[HISTORY] = tf.constant(history_rows(self.histories, user_ids, length), tf.string)
-        queries = self.model.query_tower(features)
-        return tf.matmul(queries, self.item_embeddings, transpose_b=True).numpy()
+        return self.model.query_tower(features)

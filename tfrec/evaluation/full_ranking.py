@@ -34,6 +34,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tfrec.errors import DataError
+from tfrec.evaluation import beyond_accuracy
+from tfrec.evaluation.beyond_accuracy import ItemProperties
 from tfrec.evaluation.metrics import as_relevance_csr, metrics_from_ranks, relevance_hits
 
 __all__ = ["EvaluationSet", "evaluate", "format_table", "save_json", "WORKSPACE_ELEMENTS"]
@@ -260,8 +262,10 @@ def evaluate(
     eval_set: EvaluationSet,
     ks: Sequence[int] = (10, 20),
     batch_size: int = 512,
+    items: ItemProperties | None = None,
 ) -> dict[str, float]:
-    """Full-ranking Recall/NDCG/HitRate@k, MRR and catalogue coverage@k.
+    """Full-ranking Recall/NDCG/HitRate@k, MRR, catalogue coverage@k and, given ``items``,
+    novelty@k, popularity_lift@k and diversity@k (see :mod:`tfrec.evaluation.beyond_accuracy`).
 
     Args:
       score_fn: ``score_fn(user_ids)`` with ``user_ids`` a ``[b]`` object
@@ -273,13 +277,17 @@ def evaluate(
       ks: positive cut-offs.
       batch_size: users per ``score_fn`` call; see the module docstring for
         sizing (the score matrix dominates memory).
+      items: training counts (and categories) of ``eval_set.item_ids``, for
+        the beyond-accuracy metrics; without it they are not computed, and
+        ``diversity@k`` needs categories.
 
     Returns:
       ``recall@k``, ``ndcg@k``, ``hit_rate@k``, ``coverage@k`` for each k,
       ``mrr`` (all floats, user averages over ``eval_set``'s users, each of
       whom has at least one relevant item) and ``users`` (int, the count).
       ``coverage@k`` is the fraction of the catalogue in at least one user's
-      top-k (seen items never count as recommended).
+      top-k (seen items never count as recommended). The beyond-accuracy
+      metrics are computed on the same top-k lists, seen items left out.
     """
     if not isinstance(eval_set, EvaluationSet):
         raise ValueError(f"eval_set must be an EvaluationSet; got {type(eval_set).__name__}")
@@ -292,6 +300,9 @@ def evaluate(
     sums = {f"{m}@{k}": 0.0 for k in ks for m in ("recall", "ndcg", "hit_rate")}
     sums["rr"] = 0.0
     covered = {k: np.zeros(num_items, dtype=bool) for k in ks}
+    if items is not None and len(items.counts) != num_items:
+        raise ValueError(f"items describes {len(items.counts)} items; eval_set ranks {num_items}")
+    beyond = _BeyondAccuracySums(items, ks)
 
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -315,6 +326,7 @@ def evaluate(
             seen_in_top = relevance_hits(top, eval_set.seen[rows])
             for k in ks:
                 covered[k][top[:, :k][~seen_in_top[:, :k]]] = True
+            beyond.add(top, ~seen_in_top, eval_set.seen[rows])
         del scores
 
     results: dict[str, float] = {}
@@ -324,8 +336,50 @@ def evaluate(
     results["mrr"] = sums["rr"] / n
     for k in ks:
         results[f"coverage@{k}"] = float(covered[k].mean())
+    results.update(beyond.results())
     results["users"] = n
     return results
+
+
+class _BeyondAccuracySums:
+    """Running sums of the beyond-accuracy metrics over the evaluated users (nothing without items)."""
+
+    def __init__(self, items: ItemProperties | None, ks: tuple[int, ...]):
+        self.items, self.ks = items, ks
+        self.sums = {f"{name}@{k}": np.zeros(2) for k in ks for name in ("novelty", "diversity")}
+        self.popularity = {k: np.zeros(2) for k in ks}  # recommended, history: over users with both
+
+    def add(self, top: np.ndarray, recommended: np.ndarray, seen: sp.csr_matrix) -> None:
+        if self.items is None:
+            return
+        counts = self.items.counts
+        history = beyond_accuracy.history_popularity(seen, counts)
+        for k in self.ks:
+            lists, valid = top[:, :k], recommended[:, :k]
+            values = {"novelty": beyond_accuracy.novelty(lists, valid, counts)}
+            if self.items.categories is not None:
+                values["diversity"] = beyond_accuracy.intra_list_diversity(lists, valid, self.items.categories)
+            for name, per_user in values.items():
+                finite = np.isfinite(per_user)
+                self.sums[f"{name}@{k}"] += (per_user[finite].sum(), finite.sum())
+            popularity = beyond_accuracy.mean_popularity(lists, valid, counts)
+            both = np.isfinite(popularity) & np.isfinite(history)
+            self.popularity[k] += (popularity[both].sum(), history[both].sum())
+
+    def results(self) -> dict[str, float]:
+        if self.items is None:
+            return {}
+        out = {}
+        for k in self.ks:
+            out[f"novelty@{k}"] = _ratio(*self.sums[f"novelty@{k}"])
+            out[f"popularity_lift@{k}"] = _ratio(*self.popularity[k])
+            if self.items.categories is not None:
+                out[f"diversity@{k}"] = _ratio(*self.sums[f"diversity@{k}"])
+        return out
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator > 0 else float("nan")
 
 
 def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:

@@ -2,7 +2,11 @@
 
 Same harness for every model: each test user is ranked against the whole
 catalogue, the items they interacted with in train and validation are
-excluded, and the metrics come from one code path. When the run held items
+excluded, and the metrics come from one code path. The popularity baseline
+is always there; the strong ones asked for (``baselines``: EASE, iALS, the
+TFRS tutorial model, see ``tfrec.evaluation.baselines``) are fitted on the
+run's own training split, tuned on its validation users, and printed in the
+same table. When the run held items
 out of training (``data.cold_item_fraction``), the warm table ranks the other
 items, and a second table ranks only the cold items for the users who
 interacted with them, against random scores.
@@ -13,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tfrec.evaluation.baselines import fit_baseline
+from tfrec.evaluation.beyond_accuracy import ItemProperties
 from tfrec.evaluation.embedding_scorer import EmbeddingScorer
 from tfrec.evaluation.full_ranking import EvaluationSet, evaluate, format_table, save_json
 from tfrec.models.popularity import PopularityBaseline
@@ -21,7 +27,8 @@ from tfrec.run_folder import RETRIEVAL, RunFolder
 from tfrec.training.experiment import Experiment
 
 # What the printed tables show; evaluation.json and ``tfrec report`` have every K.
-TABLE_KEYS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "hit_rate@10", "mrr", "coverage@10", "users")
+TABLE_KEYS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "hit_rate@10", "mrr", "coverage@10", "novelty@10",
+              "popularity_lift@10", "diversity@10", "users")
 
 
 def _table(results: dict) -> str:
@@ -29,13 +36,17 @@ def _table(results: dict) -> str:
     return format_table(results, keys=[k for k in TABLE_KEYS if k in present])
 
 
-def evaluate_run(run_dir, log=print) -> dict[str, dict[str, dict[str, float]]]:
-    """``{"warm": {model: metrics}, "cold_start": {...}}`` for the run; also saved in its folder."""
+def evaluate_run(run_dir, baselines=(), log=print) -> dict[str, dict[str, dict[str, float]]]:
+    """``{"warm": {model: metrics}, "cold_start": {...}}`` for the run; also saved in its folder.
+
+    ``baselines``: names of :data:`tfrec.evaluation.baselines.BASELINES` to
+    fit on the run's training split and add to the warm table.
+    """
     with RunFolder(run_dir).reading(RETRIEVAL) as run:
-        return _evaluate(run, log)
+        return _evaluate(run, baselines, log)
 
 
-def _evaluate(run: RunFolder, log) -> dict:
+def _evaluate(run: RunFolder, baselines, log) -> dict:
     exp = Experiment.from_run(run, log=log)
     model = exp.load_model(run)
     ks, batch_size = tuple(exp.config.eval.ks), exp.config.eval.batch_size
@@ -46,12 +57,18 @@ def _evaluate(run: RunFolder, log) -> dict:
     eval_set = EvaluationSet.from_frames(
         seen=exp.seen_before_test(), target=test, user_ids=test.user_id.unique(), item_ids=items
     )
+    properties = item_properties(exp, items, log)
     popularity = PopularityBaseline(items).fit_counts(exp.data.item_counts)
-    results = {"warm": {
-        "popularity": evaluate(popularity.score, eval_set, ks, batch_size),
-        exp.config.name: evaluate(EmbeddingScorer(model, exp.join, items, histories=histories),
-                                  eval_set, ks, batch_size),
-    }}
+    results = {"warm": {"popularity": evaluate(popularity.score, eval_set, ks, batch_size, properties)}}
+    if baselines:
+        train, val = training_interactions(exp, log), exp.split.val
+        val = val[val.user_id.isin(set(exp.evaluation_users("val")))]
+        for name in baselines:
+            fitted = fit_baseline(name, items, train, val, seed=exp.config.train.seed, log=log)
+            log(fitted.describe())
+            results["warm"][fitted.name] = evaluate(fitted.score, eval_set, ks, batch_size, properties)
+    results["warm"][exp.config.name] = evaluate(EmbeddingScorer(model, exp.join, items, histories=histories),
+                                                eval_set, ks, batch_size, properties)
     log(f"{exp.dataset.name}, {exp.split.method} split, test users {len(test.user_id.unique()):,}, "
         f"full ranking over {len(items):,} items, seen items excluded")
     log(_table(results["warm"]))
@@ -62,6 +79,36 @@ def _evaluate(run: RunFolder, log) -> dict:
         log(_table(results["cold_start"]))
     save_json(results, run.evaluation_file)
     return results
+
+
+def item_properties(exp, items, log=print) -> ItemProperties:
+    """Training counts and categories of ``items`` for novelty, popularity lift and diversity.
+
+    Diversity reads the data's first item categorical column (e.g. MovieLens
+    ``genres``); a data set without one has no diversity column, and says so.
+    """
+    categorical = tuple(exp.dataset.item_categorical)
+    category = categorical[0] if categorical else None
+    if category is None:
+        log("diversity@k skipped: the data set has no item categorical column to compare items by")
+    return ItemProperties.from_catalogue(items, exp.data.item_counts, exp.dataset.items, category)
+
+
+def training_interactions(exp, log=print) -> pd.DataFrame:
+    """The run's training interactions: its stored split, or, for a sharded data set (whose run folder keeps
+    only the evaluated users' training rows), every training row read back from the shards it was trained on."""
+    stream = exp.data.stream
+    if stream is None:
+        return exp.split.train
+    from tfrec.data.sharded import ShardedDataset
+    from tfrec.errors import RunError
+
+    data = ShardedDataset.open(stream.folder)
+    if data.fingerprint != stream.fingerprint:
+        raise RunError(f"the sharded data set {stream.folder} changed since the run was trained on it; the "
+                       "baselines are fitted on its training shards: train the run again")
+    log(f"baselines: reading {stream.num_train:,} training interactions from {len(stream.shards)} shard(s)")
+    return data.frame("train")
 
 
 def warm_items(exp):

@@ -36,6 +36,7 @@ from tfrec.data.feature_table import FeatureTable
 from tfrec.data.history import HISTORY, PAD, history_rows, latest_items
 from tfrec.evaluation.embedding_scorer import candidate_embeddings
 from tfrec.export.explanations import fixed_length, reasons, repeat_rows, without_each
+from tfrec.export.partitioned_index import PartitionedIndex
 from tfrec.export.serving_config import BatchingSettings, write_model_batching_params
 from tfrec.export.versions import new_version
 from tfrec.export.warmup import warmup_requests, write_warmup_requests
@@ -110,7 +111,7 @@ class RetrievalService(tf.Module):
     most to (:mod:`tfrec.export.explanations`).
     """
 
-    def __init__(self, query_tower, users: FeatureTable, index: tfrs.layers.factorized_top_k.BruteForce,
+    def __init__(self, query_tower, users: FeatureTable, index,
                  num_items: int, max_k: int, seen: SeenItems | None, histories: UserHistories | None = None,
                  history_length: int = 0, item_vectors: ItemVectors | None = None):
         super().__init__()
@@ -135,6 +136,13 @@ class RetrievalService(tf.Module):
         with tf.control_dependencies(checks):
             history = fixed_length(history, self.history_length)
         return self._top_k(user_id, history)
+
+    def index_description(self) -> dict:
+        """What answers the queries, for the export's info asset."""
+        if isinstance(self.index, PartitionedIndex):
+            return {"kind": "partitioned", "partitions": self.index.partitions, "nprobe": self.index.nprobe,
+                    "quantize": self.index.quantize}
+        return {"kind": "brute_force"}
 
     def _top_k(self, user_id, history):
         features = {"user_id": user_id, **self.users(user_id)}
@@ -163,15 +171,26 @@ class RetrievalService(tf.Module):
         return reasons(history, scores, tf.einsum("bld,bkd->blk", queries, vectors))
 
 
-def build_service(exp, model, max_k: int, exclude_seen: bool) -> RetrievalService:
+def build_index(exp, embeddings, item_ids: np.ndarray, max_k: int, log=print):
+    """The export's index of the catalogue (``export.index``): TFRS brute force, or partitioned."""
+    settings = exp.config.export
+    if settings.index_for(len(item_ids)) == "brute_force":
+        index = tfrs.layers.factorized_top_k.BruteForce(k=min(max_k, len(item_ids)))
+        index.index(embeddings, tf.constant(item_ids.astype(str).astype(object)))
+        return index
+    return PartitionedIndex(np.asarray(embeddings), item_ids, partitions=settings.partitions,
+                            nprobe=settings.nprobe, quantize=settings.quantize, seed=exp.config.train.seed, log=log)
+
+
+def build_service(exp, model, max_k: int, exclude_seen: bool, log=print) -> RetrievalService:
     item_ids = exp.item_ids
     embeddings = candidate_embeddings(model.candidate_tower, exp.join, item_ids)
-    index = tfrs.layers.factorized_top_k.BruteForce(k=min(max_k, len(item_ids)))
-    index.index(embeddings, tf.constant(item_ids.astype(str).astype(object)))
+    index = build_index(exp, embeddings, item_ids, max_k, log)
     seen = SeenItems(exp.every_interaction()) if exclude_seen else None
     length = exp.config.model.history.length
     histories = UserHistories(exp.dataset.interactions, length) if length else None
-    vectors = ItemVectors(item_ids, index) if length else None
+    vectors = (index.vectors if isinstance(index, PartitionedIndex) else ItemVectors(item_ids, index)) \
+        if length else None
     return RetrievalService(model.query_tower, exp.join.users, index, len(item_ids), max_k, seen,
                             histories, length, vectors)
 
@@ -195,7 +214,7 @@ def retrieval_warmup(exp, service: RetrievalService) -> list:
 def export_retrieval(exp, model, base: str, version: int | None = None, max_k: int = 100,
                      exclude_seen: bool = True, log=print) -> str:
     """Writes ``<base>/retrieval/<version>/`` (claimed first, published whole) and returns its path."""
-    service = build_service(exp, model, max_k, exclude_seen)
+    service = build_service(exp, model, max_k, exclude_seen, log)
     with new_version(base, "retrieval", version, log=log) as (version, folder):
         signatures = {"serving_default": service.serve.get_concrete_function()}
         if service.histories is not None:
@@ -206,7 +225,8 @@ def export_retrieval(exp, model, base: str, version: int | None = None, max_k: i
         with open(os.path.join(folder, ITEMS_ASSET), "w") as f:
             json.dump(dict(zip(items.item_id, items.title)), f)
         with open(os.path.join(folder, INFO_ASSET), "w") as f:
-            json.dump({"history_length": service.history_length, "max_k": service.max_k}, f, indent=2)
+            json.dump({"history_length": service.history_length, "max_k": service.max_k,
+                       "index": service.index_description()}, f, indent=2)
         write_warmup_requests(folder, retrieval_warmup(exp, service))
         write_model_batching_params(folder, RETRIEVAL_BATCHING)
     return os.path.join(base, "retrieval", str(version))

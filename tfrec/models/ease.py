@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tfrec.models.catalogue import catalogue_index, interaction_matrix, validation_set
+from tfrec.models.tuning_progress import TuningProgress
 
 __all__ = ["EASE", "DEFAULT_L2_GRID", "tune_on_validation"]
 
@@ -82,10 +83,21 @@ class EASE:
         repeats are ignored. These rows are also the history :meth:`score`
         multiplies with ``B``.
         """
-        self.user_ids, matrix, self.unknown_items = interaction_matrix(interactions, self.item_ids)
-        gram = (matrix.T @ matrix).toarray().astype(np.float64)
-        gram[np.diag_indices_from(gram)] += self.l2
-        precision = np.linalg.inv(gram)
+        user_ids, matrix, unknown_items = interaction_matrix(interactions, self.item_ids)
+        return self._fit_gram(user_ids, matrix, unknown_items, gram_matrix(matrix))
+
+    def _fit_gram(self, user_ids: pd.Index, matrix: sp.csr_matrix, unknown_items: int, gram: np.ndarray) -> "EASE":
+        """:meth:`fit` from the interaction matrix and its Gram matrix ``X^T X``, which a search over
+        ``l2`` computes once for every candidate. ``gram`` is left as it was (its diagonal is restored
+        exactly rather than the items x items matrix copied)."""
+        self.user_ids, self.unknown_items = user_ids, unknown_items
+        diagonal = np.diag_indices_from(gram)
+        counts = gram[diagonal].copy()
+        gram[diagonal] += self.l2
+        try:
+            precision = np.linalg.inv(gram)
+        finally:
+            gram[diagonal] = counts
         weights = precision / (-np.diag(precision))  # column j scaled by -1 / P[j, j]
         weights[np.diag_indices_from(weights)] = 0.0
         self.weights = weights.astype(np.float32)
@@ -111,6 +123,11 @@ class EASE:
     __call__ = score
 
 
+def gram_matrix(matrix: sp.csr_matrix) -> np.ndarray:
+    """``X^T X`` of the binary interaction matrix, dense float64: the co-occurrence counts EASE inverts."""
+    return (matrix.T @ matrix).toarray().astype(np.float64)
+
+
 def tune_on_validation(
     item_ids: Sequence[str],
     train: pd.DataFrame,
@@ -120,6 +137,7 @@ def tune_on_validation(
     batch_size: int = 512,
     extend: int = 3,
     factor: float = 2.5,
+    log=None,
 ) -> tuple[EASE, dict[float, dict[str, float]]]:
     """Picks ``l2`` by full-ranking ``metric`` on the validation split.
 
@@ -128,7 +146,9 @@ def tune_on_validation(
     grid order wins ties. A best value on the edge of the grid means the
     optimum may lie outside it, so the search then steps past that edge
     (``l2 * factor`` above the largest, ``l2 / factor`` below the smallest)
-    while the metric improves, at most ``extend`` times.
+    while the metric improves, at most ``extend`` times. With ``log`` (e.g.
+    ``print``), each candidate prints a line: ``l2``, its validation score,
+    elapsed time and an estimate of the time left.
 
     Returns:
       ``(model, results)``: the EASE model fitted on ``train`` with the best
@@ -149,11 +169,18 @@ def tune_on_validation(
         raise ValueError(f"factor must be > 1; got {factor!r}")
     results: dict[float, dict[str, float]] = {}
     best, best_value = None, -np.inf
+    progress = TuningProgress("EASE", len(grid), metric, log)
+    progress.begin(f"choosing l2 among {', '.join(f'{v:g}' for v in grid)} "
+                   f"({eval_set.num_users:,} validation users x {eval_set.num_items:,} items)")
+
+    fitted_on = interaction_matrix(train, catalogue_index(item_ids))
+    gram = gram_matrix(fitted_on[1])
 
     def trial(l2: float) -> bool:
         nonlocal best, best_value
-        model = EASE(item_ids, l2=l2).fit(train)
+        model = EASE(item_ids, l2=l2)._fit_gram(*fitted_on, gram)
         results[l2] = evaluate(model.score, eval_set, ks=(k,), batch_size=batch_size)
+        progress.tried(f"l2={l2:g}", results[l2][metric])
         if results[l2][metric] > best_value:
             best, best_value = model, results[l2][metric]
             return True
@@ -162,9 +189,13 @@ def tune_on_validation(
     for l2 in grid:
         trial(l2)
     for edge, step in ((max(grid), factor), (min(grid), 1.0 / factor)):
+        if best.l2 != edge or not extend:
+            continue
+        progress.may_add(extend)
         l2 = edge
-        for _ in range(extend if best.l2 == edge else 0):
+        for _ in range(extend):
             l2 *= step
             if not trial(l2):
                 break
+        progress.stop_adding()
     return best, results

@@ -34,6 +34,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from tfrec.models.catalogue import catalogue_index, interaction_matrix, validation_set
+from tfrec.models.tuning_progress import TuningProgress
 
 __all__ = ["IALS", "DEFAULT_GRID", "tune_on_validation"]
 
@@ -243,13 +244,16 @@ def tune_on_validation(
     metric: str = "ndcg@10",
     seed: int = 0,
     batch_size: int = 512,
+    log=None,
     **fixed,
 ) -> tuple[IALS, list[tuple[dict, dict[str, float]]]]:
     """Picks iALS parameters by full-ranking ``metric`` on the validation split.
 
     Each parameter set in ``grid`` (keyword arguments of :class:`IALS`,
     combined with ``fixed`` and ``seed``) is fitted on ``train`` and evaluated
-    with seen = ``train``, target = ``val``; the first best wins ties.
+    with seen = ``train``, target = ``val``; the first best wins ties. With
+    ``log`` (e.g. ``print``), each parameter set prints a line: the values,
+    the validation score, elapsed time and an estimate of the time left.
 
     Returns:
       ``(model, results)``: the best model (fitted on ``train``) and
@@ -263,10 +267,14 @@ def tune_on_validation(
     eval_set, k = validation_set(item_ids, train, val, metric)
     results = []
     best, best_value = None, -np.inf
+    progress = TuningProgress("iALS", len(grid), metric, log)
+    progress.begin(f"choosing {'/'.join(dict.fromkeys(key for params in grid for key in params))} "
+                   f"({eval_set.num_users:,} validation users x {eval_set.num_items:,} items)")
     for params in grid:
         model = IALS(item_ids, seed=seed, **{**fixed, **params}).fit(train)
         metrics = evaluate(model.score, eval_set, ks=(k,), batch_size=batch_size)
         results.append((params, metrics))
+        progress.tried(" ".join(f"{key}={value}" for key, value in params.items()), metrics[metric])
         if metrics[metric] > best_value:
             best, best_value = model, metrics[metric]
     return best, results
