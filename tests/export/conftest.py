@@ -1,6 +1,8 @@
 """Exports made once per session: the tiny sequential model (for the tests that call its signatures)
 and one version of every kind of model (for the tests that read what was exported)."""
 
+import dataclasses
+
 import pytest
 import tensorflow as tf
 
@@ -28,6 +30,14 @@ def _retrieval_with_history(run, base):
     return export_retrieval(exp, exp.load_model(str(run)), base, max_k=20, log=QUIET["log"])
 
 
+def _retrieval_partitioned_int8(run, base):
+    """The partitioned index with int8 vectors (chosen from 200K items on; asked for here)."""
+    exp = Experiment.from_run(str(run), **QUIET)
+    export = dataclasses.replace(exp.config.export, index="partitioned", partitions=8, nprobe=2, quantize="int8")
+    exp = dataclasses.replace(exp, config=dataclasses.replace(exp.config, export=export))
+    return export_retrieval(exp, exp.load_model(str(run)), base, max_k=20, log=QUIET["log"])
+
+
 def _candidate_encoder(run, base):
     exp = Experiment.from_run(str(run), **QUIET)
     return export_candidate_encoder(exp, exp.load_model(str(run)), base, log=QUIET["log"])
@@ -41,6 +51,7 @@ def _ranking_with_history(run, base):
 # case -> (run fixture, export, the signatures it must have).
 EXPORTS = {
     "retrieval (sequential)": ("tiny_sequential_run", _retrieval_with_history, {"serving_default", "with_history"}),
+    "retrieval (partitioned index, int8)": ("tiny_run", _retrieval_partitioned_int8, {"serving_default"}),
     "candidate_encoder": ("tiny_multimodal_run", _candidate_encoder, {"serving_default", "with_features"}),
     "ranking (history, retrieval score)": ("tiny_listwise_run", _ranking_with_history,
                                            {"serving_default", "with_history"}),

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import text_format
+from tensorflow_serving.apis import model_pb2
 
 from tfrec.serving.errors import ServingError
+from tfrec.serving.servable import DEFAULT_SIGNATURE
 
-DEFAULT_SIGNATURE = "serving_default"
 CLASSIFY_METHOD, REGRESS_METHOD = "tensorflow/serving/classify", "tensorflow/serving/regress"
 
 
@@ -86,8 +87,6 @@ def regress(registry, request):
 
 def multi_inference(registry, request):
     """Answers a ``MultiInferenceRequest`` as TF Serving would, up to running the signatures."""
-    from tensorflow_serving.apis import model_pb2
-
     spec = request.tasks[0].model_spec if request.tasks and request.tasks[0].HasField("model_spec") \
         else model_pb2.ModelSpec()
     servable = registry.resolve(spec)
