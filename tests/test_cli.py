@@ -40,6 +40,20 @@ def test_evaluate_export_recommend(tiny_run, tmp_path, capsys):
     assert "top 3 for user stranger" in done.stdout
 
 
+def test_train_export_merges_models_config_with_the_serving_base(tiny_config_path, tmp_path, capsys):
+    from tfrec.export.serving_config import read_models_config
+
+    base = tmp_path / "saved_models"
+    base.mkdir()
+    (base / "models.config").write_text('model_config_list { config { name: "retrieval" base_path: "/old" '
+                                        'model_platform: "tensorflow" version_labels { key: "stable" value: 1 } } }')
+    assert main(["train", "--config", str(tiny_config_path), "--run", str(tmp_path / "run"), "--set",
+                 "train.epochs=1", "--export", str(base), "--serving-base", "/models"]) == 0
+    (entry,) = read_models_config(str(base / "models.config")).model_config_list.config
+    assert entry.base_path == "/models/retrieval" and dict(entry.version_labels) == {"stable": 1}
+    assert (base / "retrieval" / "1" / "saved_model.pb").exists()
+
+
 def test_train_writes_a_complete_run_folder(tiny_run):
     for name in ("run.json", "config.yaml", "vocabularies.json", "train_summary.json", "model/weights.index",
                  "data/meta.json", "data/split/train.parquet", "data/dataset/items.parquet"):

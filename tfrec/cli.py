@@ -88,7 +88,8 @@ def cmd_train(args) -> None:
 
     train_retrieval(config, args.run, overwrite=args.overwrite)
     if args.export:
-        cmd_export(argparse.Namespace(run=args.run, base=args.export, version=None, max_k=None, serving_base=None))
+        cmd_export(argparse.Namespace(run=args.run, base=args.export, version=None, max_k=None,
+                                      serving_base=args.serving_base))
 
 
 def _data_key(values: dict, overrides: dict) -> str:
@@ -162,7 +163,6 @@ def cmd_export(args) -> None:
     from tfrec.export.candidate_encoder_export import export_candidate_encoder
     from tfrec.export.catalogue_update import with_added_items
     from tfrec.export.retrieval_export import export_retrieval
-    from tfrec.export.serving_config import write_serving_files
     from tfrec.run_folder import RETRIEVAL, RunFolder
     from tfrec.training.experiment import Experiment
 
@@ -170,13 +170,21 @@ def cmd_export(args) -> None:
         exp = with_added_items(Experiment.from_run(run), run)
         model = exp.load_model(run)
         max_k = args.max_k or exp.config.export.max_k
-        path = export_retrieval(exp, model, args.base, version=args.version, max_k=max_k,
-                                exclude_seen=exp.config.export.exclude_seen)
-        print(f"exported retrieval model to {path}")
+        paths = [export_retrieval(exp, model, args.base, version=args.version, max_k=max_k,
+                                  exclude_seen=exp.config.export.exclude_seen)]
+        print(f"exported retrieval model to {paths[-1]}")
         if exp.config.model.content.enabled:
-            path = export_candidate_encoder(exp, model, args.base, version=args.version)
-            print(f"exported candidate encoder to {path}")
-    config_path, batching_path = write_serving_files(args.base, args.serving_base)
+            paths.append(export_candidate_encoder(exp, model, args.base, version=args.version))
+            print(f"exported candidate encoder to {paths[-1]}")
+    _merge_serving_files(args.base, args.serving_base, paths)
+
+
+def _merge_serving_files(base: str, serving_base: str | None, version_paths: list[str]) -> None:
+    """Adds the models of the exported versions to ``base``'s models.config (see ``write_serving_files``)."""
+    from tfrec.export.serving_config import write_serving_files
+
+    models = [os.path.basename(os.path.dirname(os.path.abspath(path))) for path in version_paths]
+    config_path, batching_path = write_serving_files(base, serving_base, models=models)
     print(f"TF Serving files: {config_path}, {batching_path}")
 
 
@@ -191,7 +199,8 @@ def cmd_index_add(args) -> None:
     _finished_run(args.run, "retrieval")
     from tfrec.export.catalogue_update import add_items
 
-    add_items(args.run, args.items, args.base, skip_bad_rows=args.skip_bad_rows, max_k=args.max_k)
+    path = add_items(args.run, args.items, args.base, skip_bad_rows=args.skip_bad_rows, max_k=args.max_k)
+    _merge_serving_files(args.base, None, [path])
 
 
 def cmd_train_ranking(args) -> None:
@@ -214,7 +223,6 @@ def cmd_evaluate_ranking(args) -> None:
 def cmd_export_ranking(args) -> None:
     _finished_run(args.run, "ranking")
     from tfrec.export.ranking_export import export_ranking
-    from tfrec.export.serving_config import write_serving_files
     from tfrec.run_folder import RANKING, RunFolder
     from tfrec.training.ranking_experiment import RankingExperiment
 
@@ -222,8 +230,7 @@ def cmd_export_ranking(args) -> None:
         exp = RankingExperiment.from_run(run)
         path = export_ranking(exp, exp.load_model(), args.base, version=args.version)
     print(f"exported ranking model to {path}")
-    config_path, batching_path = write_serving_files(args.base, args.serving_base)
-    print(f"TF Serving files: {config_path}, {batching_path}")
+    _merge_serving_files(args.base, args.serving_base, [path])
 
 
 def _serving_client(args):
@@ -399,6 +406,13 @@ def add_serve_arguments(parser) -> None:
     parser.add_argument("--batching-parameters-file",
                         help="text-format BatchingParameters (batching_parameters.txt; default: TF Serving's "
                              "defaults); needs --enable-batching")
+    parser.add_argument("--enable-serialization-as-tensor-content", action="store_true",
+                        help="send response tensors as tensor_content bytes instead of the typed fields "
+                             "(float_val, string_val, ...), as TF Serving's flag of the same name")
+    parser.add_argument("--allow-version-labels-for-unavailable-models", action="store_true",
+                        help="let models.config give a new version label to a version not loaded yet "
+                             "(TF Serving's --allow_version_labels_for_unavailable_models); without it a label "
+                             "must name a version already served, so labels at start-up are refused")
 
 
 def cmd_data_download(args) -> None:
@@ -467,6 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", metavar="STORE", help="an event store whose events join the data (sets data.events): "
                                                      "the feedback gathered since the run being warm-started")
     p.add_argument("--export", metavar="BASE", help="after training, export a new version into this model base path")
+    p.add_argument("--serving-base", help="with --export: the base path as TF Serving sees it, for models.config "
+                                          "(e.g. /models inside the tensorflow/serving container)")
     p.add_argument("--set", action="append", type=_parse_override, metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=3")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip and count bad input rows instead of failing")

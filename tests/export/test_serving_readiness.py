@@ -5,46 +5,15 @@ import os
 
 import pytest
 
-from tests.ranking.conftest import tiny_listwise_run, tiny_ranking_values  # noqa: F401  (session fixtures)
-from tfrec.export.candidate_encoder_export import export_candidate_encoder
-from tfrec.export.ranking_export import export_ranking
-from tfrec.export.retrieval_export import export_retrieval
+from tests.export.conftest import EXPORTS
 from tfrec.export.serving_config import MODEL_BATCHING_PARAMS, read_batching_parameters
 from tfrec.export.warmup import read_warmup_requests
 from tfrec.serving.servable import load_servable, read_signature_defs
-from tfrec.training.experiment import Experiment
-from tfrec.training.ranking_experiment import RankingExperiment
-
-QUIET = {"log": lambda *_: None}
-
-
-def _retrieval_with_history(run, base):
-    exp = Experiment.from_run(str(run), **QUIET)
-    return export_retrieval(exp, exp.load_model(str(run)), base, max_k=20, log=QUIET["log"])
-
-
-def _candidate_encoder(run, base):
-    exp = Experiment.from_run(str(run), **QUIET)
-    return export_candidate_encoder(exp, exp.load_model(str(run)), base, log=QUIET["log"])
-
-
-def _ranking_with_history(run, base):
-    exp = RankingExperiment.from_run(str(run), **QUIET)
-    return export_ranking(exp, exp.load_model(str(run)), base, log=QUIET["log"])
-
-
-EXPORTS = {
-    "retrieval (sequential)": ("tiny_sequential_run", _retrieval_with_history, {"serving_default", "with_history"}),
-    "candidate_encoder": ("tiny_multimodal_run", _candidate_encoder, {"serving_default", "with_features"}),
-    "ranking (history, retrieval score)": ("tiny_listwise_run", _ranking_with_history,
-                                           {"serving_default", "with_history"}),
-}
 
 
 @pytest.mark.parametrize("case", sorted(EXPORTS))
-def test_every_signature_is_batchable_warmed_up_and_has_batching_params(case, request, tmp_path):
-    fixture, export, signatures = EXPORTS[case]
-    path = export(request.getfixturevalue(fixture), str(tmp_path))
+def test_every_signature_is_batchable_warmed_up_and_has_batching_params(case, exported_versions):
+    path, signatures = exported_versions[case], EXPORTS[case][2]
     defs = read_signature_defs(path)
     assert set(defs) - {"__saved_model_init_op"} == signatures
     for key in signatures:

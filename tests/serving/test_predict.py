@@ -121,7 +121,7 @@ def test_a_message_over_the_limit_is_resource_exhausted(client, server):
     assert len(client.recommend(["u1"], 3)[0]) == 3
 
 
-def test_unimplemented_methods_say_so(client):
+def test_classify_on_a_predict_signature_is_refused_as_tf_serving_refuses_it(client):
     from tensorflow_serving.apis import classification_pb2, prediction_service_pb2_grpc
 
     stub = prediction_service_pb2_grpc.PredictionServiceStub(client._channel)
@@ -129,6 +129,7 @@ def test_unimplemented_methods_say_so(client):
     request.model_spec.name = "retrieval"
     with pytest.raises(grpc.RpcError) as e:
         stub.Classify(request, timeout=5)
-    # TF Serving itself answers FAILED_PRECONDITION here (no classify signature); ours has no Classify.
-    assert e.value.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.FAILED_PRECONDITION,
-                              grpc.StatusCode.INVALID_ARGUMENT)
+    # TF Serving's classifier.cc: the predict signature has no "inputs" tensor of serialized tf.Examples.
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details().startswith("No classification inputs found in SignatureDef: ")
+    assert len(client.recommend(["u1"], 3)[0]) == 3

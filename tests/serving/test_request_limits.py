@@ -1,10 +1,9 @@
 """Declared shapes against carried values and row limits, checked before any array is built.
 
 A ``TensorProto`` may declare far more elements than it carries; these tests
-build such protos by hand and check that ``validate_inputs`` refuses them with
-INVALID_ARGUMENT naming the input, the declared shape and the limit, while the
-legal forms (one value per element, one broadcast value, ``tensor_content``)
-still decode.
+build such protos by hand and check that ``validate_inputs`` refuses those over
+the limits with INVALID_ARGUMENT naming the input, the declared shape and the
+limit, and decodes the others as TensorFlow (and so TF Serving) decodes them.
 """
 
 from __future__ import annotations
@@ -60,18 +59,23 @@ def test_one_megabyte_string_declared_a_thousand_times_is_refused_by_size():
     assert "'x'" in message and "[1000]" in message and str(limits.max_tensor_bytes) in message
 
 
-@pytest.mark.parametrize("carried", [2, 3])
-def test_fewer_values_than_elements_but_more_than_one_is_refused(carried):
-    message = refused(declared([4], strings=[b"u"] * carried))
-    assert f"carries {carried} values" in message and "[4]" in message
+def decoded(proto, sig=None):
+    return validate_inputs({"x": proto}, sig or signature(), "s")["x"].tolist()
 
 
-def test_more_values_than_elements_is_refused():
-    assert "carries 3 values" in refused(declared([2], strings=[b"u"] * 3))
+def test_typed_values_fill_the_declared_shape_as_tensorflow_fills_it():
+    """TF Serving decodes with Tensor::FromProto: the last value repeats, extra ones are dropped,
+    none means empty strings (or zeros)."""
+    assert decoded(declared([4], strings=[b"a", b"b"])) == [b"a", b"b", b"b", b"b"]
+    assert decoded(declared([2], strings=[b"a", b"b", b"c"])) == [b"a", b"b"]
+    assert decoded(declared([3])) == [b"", b"", b""]
+    assert decoded(declared([3], dtype=types_pb2.DT_INT32, ints=[7, 8]), signature(types_pb2.DT_INT32)) == [7, 8, 8]
 
 
-def test_no_values_for_a_nonempty_shape_is_refused():
-    assert "carries 0 values" in refused(declared([5]))
+def test_strings_in_tensor_content_decode_as_tensorflow_encodes_them():
+    from tfrec.serving.tensor_encoding import encode_tensor
+
+    assert decoded(encode_tensor(np.array([b"u1", b"u22"], dtype=object), as_content=True)) == [b"u1", b"u22"]
 
 
 def test_tensor_content_of_the_wrong_length_is_refused():

@@ -41,3 +41,21 @@ def test_a_free_port_still_binds_after_a_refusal(tmp_path):
         assert again.start() == port
     finally:
         again.stop(0)
+
+
+def test_a_version_label_at_start_up_is_one_line_unless_the_flag_allows_it(tmp_path, capsys):
+    """TF Serving assigns labels before it loads anything: without the flag it refuses to start."""
+    (tmp_path / "retrieval" / "1").mkdir(parents=True)
+    config = tmp_path / "models.config"
+    config.write_text(f'model_config_list {{ config {{ name: "retrieval" base_path: "{tmp_path / "retrieval"}" '
+                      'model_platform: "tensorflow" version_labels { key: "stable" value: 1 } } }')
+    assert main(["serve", "--model-config-file", str(config), "--port", "0", "--poll-seconds", "0"]) == 2
+    line = one_line(capsys)
+    assert f"{config}: Request to assign label to version 1 of model retrieval" in line, line
+    assert "--allow-version-labels-for-unavailable-models" in line
+    allowed = ModelServer(model_config_file=str(config), port=0, poll_seconds=0,
+                          allow_version_labels_for_unavailable_models=True)
+    try:
+        assert allowed.start() > 0
+    finally:
+        allowed.stop(0)

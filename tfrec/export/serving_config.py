@@ -9,15 +9,19 @@ platform. Request batching (``--enable_batching``) reads its limits from
 Each exported version also carries its own ``batching_params.pbtxt``, which TF
 Serving reads instead with ``--enable_per_model_batching_parameters``.
 
-This module writes both files next to the models, ``<base>/models.config`` and
+This module keeps both files next to the models, ``<base>/models.config`` and
 ``<base>/batching_parameters.txt``, from the real protocol buffers, so what is
-written is exactly what the server parses. ``ModelServerConfig`` ships with
+written is exactly what the server parses. Every export merges its model into
+an existing models.config (the user's labels, version policies and other
+models stay) and writes batching_parameters.txt only when there is none. ``ModelServerConfig`` ships with
 tensorflow-serving-api; ``BatchingParameters`` (from TF Serving's
 ``session_bundle_config.proto``) does not, so it is rebuilt here field for
 field, names, numbers and wrapper types unchanged, in a private descriptor pool.
 
-Both files are written atomically. Run ``python -m tfrec.export.serving_config
-saved_models [--serving-base /models]`` to (re)write them for a base path.
+Both files are written atomically, under a lock on the base path. Run
+``python -m tfrec.export.serving_config saved_models [--serving-base /models]``
+to add every model of a base path (with ``--serving-base``, pointing their
+entries there).
 """
 
 from __future__ import annotations
@@ -25,19 +29,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format, wrappers_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfrec.atomic import atomic_file
-from tfrec.errors import ConfigError, MissingFileError
+from tfrec.errors import ConfigError, MissingFileError, UserError
 from tfrec.export.versions import existing_versions
+from tfrec.locks import file_lock
 
 MODELS_CONFIG = "models.config"
 BATCHING_PARAMETERS = "batching_parameters.txt"
 # Read from the version folder by TF Serving started with --enable_batching
 # --enable_per_model_batching_parameters, instead of --batching_parameters_file.
 MODEL_BATCHING_PARAMS = "batching_params.pbtxt"
+SERVING_FILES_LOCK = ".serving_files.lock"  # held while models.config is merged (a dot-file: no model folder)
 
 
 def model_names(base: str) -> list[str]:
@@ -48,32 +55,34 @@ def model_names(base: str) -> list[str]:
                   if not name.startswith(".") and existing_versions(os.path.join(base, name)))
 
 
-def models_config(base: str, serving_base: str | None = None,
-                  version_labels: dict[str, dict[str, int]] | None = None
-                  ) -> model_server_config_pb2.ModelServerConfig:
-    """A ``ModelServerConfig`` with one ``tensorflow`` entry per model folder under ``base``.
+def merged_models_config(base: str, existing=None, serving_base: str | None = None,
+                         models: list[str] | None = None) -> model_server_config_pb2.ModelServerConfig:
+    """``existing`` (a ``ModelServerConfig``, or None) with an entry for each of ``models`` under ``base``.
 
-    ``serving_base`` replaces the absolute ``base`` in every ``base_path``: the
-    folder as the server sees it, e.g. ``/models`` inside the ``tensorflow/serving``
-    container. ``version_labels`` maps a model to ``{label: version}``.
+    ``models`` defaults to every model folder under ``base``. A model already
+    listed keeps its entry (labels, version policy, every other field); only
+    its ``base_path`` follows ``serving_base`` when that is given, the folder
+    as the server sees it, e.g. ``/models`` in the ``tensorflow/serving``
+    container. A new model gets ``<serving_base or absolute base>/<name>`` and
+    platform ``tensorflow``. Other models are left as they are.
     """
     root = serving_base if serving_base is not None else os.path.abspath(base)
     if not root.startswith("/"):
         raise ConfigError(f"--serving-base must be an absolute path (the folder as the server sees it), got {root!r}")
-    names = model_names(base)
+    names = model_names(base) if models is None else list(models)
     if not names:
         raise MissingFileError(f"no exported models (folders with integer versions) under {os.path.abspath(base)}")
-    unknown = set(version_labels or {}) - set(names)
-    if unknown:
-        raise ConfigError(f"version labels given for models not under {base}: {sorted(unknown)}")
     config = model_server_config_pb2.ModelServerConfig()
+    if existing is not None:
+        config.CopyFrom(existing)
+    listed = {entry.name: entry for entry in config.model_config_list.config}
     for name in names:
-        entry = config.model_config_list.config.add()
-        entry.name = name
+        entry = listed.get(name)
+        if entry is None:
+            entry = config.model_config_list.config.add(name=name, model_platform="tensorflow")
+        elif serving_base is None and entry.base_path:
+            continue
         entry.base_path = root.rstrip("/") + "/" + name
-        entry.model_platform = "tensorflow"
-        for label, version in (version_labels or {}).get(name, {}).items():
-            entry.version_labels[label] = int(version)
     return config
 
 
@@ -83,13 +92,6 @@ def _write_text(path: str, text: str) -> str:
         f.write(text)
     os.chmod(path, 0o644)
     return path
-
-
-def write_models_config(base: str, serving_base: str | None = None,
-                        version_labels: dict[str, dict[str, int]] | None = None) -> str:
-    """Writes ``<base>/models.config`` atomically and returns its path."""
-    text = text_format.MessageToString(models_config(base, serving_base, version_labels))
-    return _write_text(os.path.join(base, MODELS_CONFIG), text)
 
 
 def read_models_config(path: str) -> model_server_config_pb2.ModelServerConfig:
@@ -194,18 +196,43 @@ def read_batching_parameters(path: str):
         raise ConfigError(f"{path}: not a text-format BatchingParameters: {e}") from e
 
 
-def write_serving_files(base: str, serving_base: str | None = None,
-                        batching: BatchingSettings | None = None) -> tuple[str, str]:
-    """Writes ``models.config`` and ``batching_parameters.txt`` for every model under ``base``."""
-    return write_models_config(base, serving_base), write_batching_parameters(base, batching)
+def write_serving_files(base: str, serving_base: str | None = None, batching: BatchingSettings | None = None,
+                        models: list[str] | None = None) -> tuple[str, str]:
+    """Merges ``models`` (default: every model under ``base``) into ``<base>/models.config``; writes
+    ``<base>/batching_parameters.txt`` only if there is none. Returns both paths.
+
+    The user's models.config is kept, entry by entry (see :func:`merged_models_config`); an
+    unparseable one is a ConfigError naming it, and is left untouched. Both files are replaced
+    atomically, under a lock on the base path, so exports running at once lose nothing of each other.
+    """
+    base_dir = os.path.abspath(base)
+    if not os.path.isdir(base_dir):
+        raise MissingFileError(f"model base path {base_dir} does not exist")
+    config_path, batching_path = os.path.join(base, MODELS_CONFIG), os.path.join(base, BATCHING_PARAMETERS)
+    with file_lock(os.path.join(base_dir, SERVING_FILES_LOCK), f"the TF Serving files of {base_dir}",
+                   wait_seconds=120):
+        existing = read_models_config(config_path) if os.path.exists(config_path) else None
+        if existing is not None and existing.WhichOneof("config") not in (None, "model_config_list"):
+            raise ConfigError(f"{config_path}: holds a {existing.WhichOneof('config')}, not a model_config_list; "
+                              "left as it is")
+        config = merged_models_config(base, existing, serving_base, models)
+        _write_text(config_path, text_format.MessageToString(config))
+        if not os.path.exists(batching_path):
+            write_batching_parameters(base, batching)
+    return config_path, batching_path
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Write models.config and batching_parameters.txt for a base path.")
+    parser = argparse.ArgumentParser(description="Add every model of a base path to its models.config (and write batching_parameters.txt if missing).")
     parser.add_argument("base", help="TF Serving model base path, e.g. saved_models")
     parser.add_argument("--serving-base", help="the base path as the server sees it, e.g. /models in docker")
     args = parser.parse_args(argv)
-    for path in write_serving_files(args.base, args.serving_base):
+    try:
+        paths = write_serving_files(args.base, args.serving_base)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in paths:
         print(f"wrote {path}")
     return 0
 

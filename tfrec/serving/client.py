@@ -36,6 +36,7 @@ from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb
 from tfrec.data.history import padded
 from tfrec.errors import ConfigError
 from tfrec.serving.errors import ServingError
+from tfrec.serving.tensor_encoding import decode_tensor
 from tfrec.serving.top_k import first_k_of
 
 _STATE_NAMES = get_model_status_pb2.ModelVersionStatus.State.Name
@@ -109,7 +110,7 @@ class ServingClient:
             request.inputs[name].CopyFrom(value if isinstance(value, type(request.inputs[name]))
                                           else tf.make_tensor_proto(value))
         response = self.call(self._predict.Predict, request)
-        outputs = {name: tf.make_ndarray(tensor) for name, tensor in response.outputs.items()}
+        outputs = {name: decode_tensor(tensor) for name, tensor in response.outputs.items()}
         return outputs, response.model_spec.version.value
 
     def recommend(self, user_ids, k: int, model: str = "retrieval", version: int | None = None,

@@ -1,16 +1,19 @@
 """A development model server speaking TF Serving's gRPC protocol and, optionally, its REST API.
 
 ``tfrec serve`` answers ``tensorflow.serving.PredictionService`` (``Predict``,
-``GetModelMetadata``; ``Classify``, ``Regress`` and ``MultiInference`` answer
-UNIMPLEMENTED) and ``tensorflow.serving.ModelService/GetModelStatus`` over the
-same SavedModels, with the same request and response messages, as
-``tensorflow_model_server``, so the client and its tests run where TF Serving
-is not installed. It is for development and tests, not production: it runs
-in one Python process and binds 127.0.0.1 unless told otherwise.
+``GetModelMetadata``, and ``Classify``, ``Regress``, ``MultiInference``
+refused as TF Serving refuses them on predict signatures) and
+``tensorflow.serving.ModelService`` (``GetModelStatus``,
+``HandleReloadConfigRequest``) over the same SavedModels, with the same
+request and response messages, as ``tensorflow_model_server``, so the client
+and its tests run where TF Serving is not installed. It is for development
+and tests, not production: it runs in one Python process and binds 127.0.0.1
+unless told otherwise.
 
     tfrec serve --base saved_models [--model-config-file saved_models/models.config]
                 [--port 8500] [--rest-port 8501] [--host 127.0.0.1] [--poll-seconds 2] [--max-message-mb 16]
                 [--max-rows 10000] [--tls-cert server.pem --tls-key server.key [--tls-client-ca ca.pem]]
+                [--enable-serialization-as-tensor-content] [--allow-version-labels-for-unavailable-models]
 
 With ``--rest-port`` it also answers TF Serving's REST API on that port
 (``/v1/models/...`` status, metadata, ``:predict`` in the row and columnar
@@ -34,15 +37,25 @@ What it does as TF Serving does: serves the newest integer version of every
 model (or the versions the ``model_version_policy`` of models.config names);
 picks up new versions while running and drops old ones once the new one is
 loaded and warmed up (in-flight requests finish on the old one); honours
-``model_spec.version``, ``version_label`` and ``signature_name``; runs the
-warm-up records. Where it is stricter: requests are checked against the
-signature first (missing/unknown input, dtype, rank and fixed dimensions,
-element count, rows, string size, declared shape against the values carried),
-and answered INVALID_ARGUMENT naming the input.
+``model_spec.version``, ``version_label`` and ``signature_name``; assigns
+version labels only to versions already served (unless
+``--allow-version-labels-for-unavailable-models``), so a start-up config with
+labels is refused as TF Serving refuses it; replaces its models on
+``HandleReloadConfigRequest``; runs the warm-up records; decodes request
+tensors with TensorFlow's ``Tensor::FromProto``; fills response tensors'
+typed fields (``float_val``, ``string_val``, ...; ``tensor_content`` with
+``--enable-serialization-as-tensor-content``, see
+:mod:`tfrec.serving.tensor_encoding`); answers unparsable request bytes
+INTERNAL (see :mod:`tfrec.serving.undecodable_requests`); and uses TF
+Serving's error codes and, where a client may match them, its messages. Where
+it is stricter: requests are checked against the signature first
+(missing/unknown input, dtype, rank and fixed dimensions, rows, string size,
+decoded size) and answered INVALID_ARGUMENT naming the input.
+``docs/tf-serving.md`` lists what is left different.
 
 The same files under real TF Serving (gRPC on 8500, REST on 8501), from the
 project folder; ``models.config`` must name paths as the server sees them, so
-for the container write it with ``--serving-base /models``:
+for the container merge it with ``--serving-base /models``:
 
     python -m tfrec.export.serving_config saved_models --serving-base /models
     docker run --rm -p 8500:8500 -p 8501:8501 \\
@@ -81,15 +94,18 @@ import threading
 
 import grpc
 import tensorflow as tf
-from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_service_pb2_grpc,
-                                     predict_pb2, prediction_service_pb2_grpc)
+from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_management_pb2,
+                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc)
 
+from tfrec.serving import example_methods
 from tfrec.serving.errors import ServerSettingsError, ServingError, model_error_message
 from tfrec.serving.request_batcher import RequestBatcher, batching_from_args
 from tfrec.serving.request_validation import RequestLimits
 from tfrec.serving.rest_api import RestServer
 from tfrec.serving.servable_registry import ServableRegistry
 from tfrec.serving.serving_metrics import ServingMetrics
+from tfrec.serving.tensor_encoding import encode_tensor
+from tfrec.serving.undecodable_requests import UndecodableRequests
 
 log = logging.getLogger("tfrec.serving")
 
@@ -112,11 +128,14 @@ def _answer(context, call):
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """``Predict`` and ``GetModelMetadata`` over the registry's servables."""
+    """``Predict`` and ``GetModelMetadata`` over the registry's servables; ``Classify``, ``Regress`` and
+    ``MultiInference`` checked as TF Serving checks them (see :mod:`tfrec.serving.example_methods`)."""
 
-    def __init__(self, registry: ServableRegistry, batcher: RequestBatcher | None = None):
+    def __init__(self, registry: ServableRegistry, batcher: RequestBatcher | None = None,
+                 tensor_content: bool = False):
         self.registry = registry
         self.batcher = batcher  # server-side request batching (--enable-batching), or None
+        self.tensor_content = tensor_content  # --enable-serialization-as-tensor-content
 
     def Predict(self, request, context):
         def run():
@@ -128,9 +147,18 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.model_spec.version.value = servable.version
             response.model_spec.signature_name = signature_name
             for alias, value in outputs.items():
-                response.outputs[alias].CopyFrom(tf.make_tensor_proto(value))
+                response.outputs[alias].CopyFrom(encode_tensor(value, as_content=self.tensor_content))
             return response
         return _answer(context, run)
+
+    def Classify(self, request, context):
+        return _answer(context, lambda: example_methods.classify(self.registry, request))
+
+    def Regress(self, request, context):
+        return _answer(context, lambda: example_methods.regress(self.registry, request))
+
+    def MultiInference(self, request, context):
+        return _answer(context, lambda: example_methods.multi_inference(self.registry, request))
 
     def GetModelMetadata(self, request, context):
         def run():
@@ -155,16 +183,16 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    """``GetModelStatus``; ``HandleReloadConfigRequest`` answers UNIMPLEMENTED."""
+    """``GetModelStatus`` and ``HandleReloadConfigRequest``."""
 
     def __init__(self, registry: ServableRegistry):
         self.registry = registry
 
     def GetModelStatus(self, request, context):
         def run():
+            if not request.HasField("model_spec"):
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
             spec = request.model_spec
-            if not spec.name:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "model_spec.name is empty")
             version = spec.version.value if spec.HasField("version") else None
             response = get_model_status_pb2.GetModelStatusResponse()
             for number, status in self.registry.status(spec.name, version):
@@ -174,6 +202,27 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
                     entry.status.error_message = status.error
                 else:
                     entry.status.error_code = _TF_ERROR_CODE_OK
+            return response
+        return _answer(context, run)
+
+    def HandleReloadConfigRequest(self, request, context):
+        """Serves the models of ``request.config`` instead (TF Serving's answer: OK with an OK status,
+        or the failure's status code); a refused config changes nothing."""
+        def run():
+            if request.config.WhichOneof("config") != "model_config_list":
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                                   "Only ModelConfigList is currently supported")
+            try:
+                self.registry.reload_config(request.config)
+            except ServingError as e:
+                log.error("ReloadConfig failed: %s", e.message)
+                raise
+            log.info("reloaded the model config: %s", ", ".join(c.name for c in request.config.model_config_list.config))
+            response = model_management_pb2.ReloadConfigResponse()
+            response.status.error_code = _TF_ERROR_CODE_OK
+            for name in request.metric_names:  # TF Serving's metric increases; tfrec serve keeps none
+                response.metric.add(name=name, int64_value_increase=0)
             return response
         return _answer(context, run)
 
@@ -233,7 +282,8 @@ class ModelServer:
                  port: int = 8500, poll_seconds: float = 2.0, max_message_mb: int = 16, max_workers: int = 8,
                  max_concurrent_rpcs: int = 256, max_string_mb: float = 4.0, tls_cert: str | None = None,
                  tls_key: str | None = None, tls_client_ca: str | None = None, batching=None,
-                 max_rows: int = 10_000, rest_port: int | None = None, rest_read_timeout_s: float = 30.0):
+                 max_rows: int = 10_000, rest_port: int | None = None, rest_read_timeout_s: float = 30.0,
+                 tensor_content: bool = False, allow_version_labels_for_unavailable_models: bool = False):
         if not 1 <= max_message_mb <= 1024:
             raise ServerSettingsError(f"max_message_mb must be between 1 and 1024, got {max_message_mb}")
         if max_workers < 1 or max_concurrent_rpcs < 1:
@@ -247,17 +297,21 @@ class ModelServer:
         self.limits = RequestLimits(max_string_bytes=min(int(max_string_mb * 1024 * 1024), limit),
                                     max_rows=max_rows, max_tensor_bytes=max(64 * 1024 * 1024, 4 * limit))
         self.credentials = server_credentials(tls_cert, tls_key, tls_client_ca)
-        self.registry = ServableRegistry(base, model_config_file, self.limits)
+        self.registry = ServableRegistry(base, model_config_file, self.limits,
+                                         allow_version_labels_for_unavailable_models)
         self.metrics = ServingMetrics()  # TF Serving's request count and latency, gRPC and REST alike
         self._server = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tfrec-grpc"),
             options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit),
                      # Without this, a second server on the same port binds too and the kernel splits the calls.
                      ("grpc.so_reuseport", 0)],
-            maximum_concurrent_rpcs=max_concurrent_rpcs, interceptors=[self.metrics.grpc_interceptor()])
+            # Unparsable bytes are refused before the metrics (which read the request) see them.
+            maximum_concurrent_rpcs=max_concurrent_rpcs,
+            interceptors=[UndecodableRequests(), self.metrics.grpc_interceptor()])
         # Request batching (tfrec.serving.request_batcher): ``batching`` is a BatchingSettings, or None for off.
         self.batcher = RequestBatcher(batching) if batching is not None else None
-        prediction, models = PredictionServicer(self.registry, self.batcher), ModelServicer(self.registry)
+        prediction = PredictionServicer(self.registry, self.batcher, tensor_content)
+        models = ModelServicer(self.registry)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(prediction, self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, self._server)
         # TF Serving's REST API over the same servicers (tfrec.serving.rest_api), or None without a REST port.
@@ -327,7 +381,10 @@ def serve(args: argparse.Namespace) -> int:
                          max_workers=args.max_workers, max_string_mb=args.max_string_mb,
                          tls_cert=getattr(args, "tls_cert", None), tls_key=getattr(args, "tls_key", None),
                          tls_client_ca=getattr(args, "tls_client_ca", None), batching=batching_from_args(args),
-                         max_rows=getattr(args, "max_rows", 10_000), rest_port=getattr(args, "rest_port", None))
+                         max_rows=getattr(args, "max_rows", 10_000), rest_port=getattr(args, "rest_port", None),
+                         tensor_content=getattr(args, "enable_serialization_as_tensor_content", False),
+                         allow_version_labels_for_unavailable_models=getattr(
+                             args, "allow_version_labels_for_unavailable_models", False))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())

@@ -8,11 +8,11 @@ that does not decode. The limits also keep a small request from making the
 server allocate a huge array (a ``TensorProto`` may declare a shape far larger
 than the values it carries).
 
-Before any array is built, the declared shape is held against what the proto
-actually carries, as TensorFlow's ``tensor_util`` reads it: either
-``tensor_content`` of exactly ``elements × itemsize`` bytes, or one value per
-element, or exactly one value that is broadcast to every element. Anything
-else is refused. The rows (dimension 0) are capped per signature
+Tensors are decoded by TensorFlow's own ``Tensor::FromProto``, as TF Serving
+decodes them: ``tensor_content`` must hold exactly ``elements × itemsize``
+bytes; typed values (``string_val``, ``float_val``, ...) fill the declared
+shape, the last value repeated when fewer are carried, extra ones ignored, and
+none at all meaning zeros or empty strings. Before that, the rows (dimension 0) are capped per signature
 (``RequestLimits.max_rows``, ``rows_by_signature``) and the bytes the decoded
 tensor would take (declared elements × per-element size, the longest carried
 string for strings) are capped by ``max_tensor_bytes``, so a 30-byte request
@@ -55,41 +55,29 @@ def _shape_text(dims) -> str:
     return "[" + ", ".join("?" if d < 0 else str(d) for d in dims) + "]"
 
 
-# The repeated value field a dtype's values travel in, and how many field entries make one element.
-_VALUE_FIELDS = {
-    types_pb2.DT_FLOAT: ("float_val", 1), types_pb2.DT_DOUBLE: ("double_val", 1),
-    types_pb2.DT_INT32: ("int_val", 1), types_pb2.DT_INT16: ("int_val", 1), types_pb2.DT_INT8: ("int_val", 1),
-    types_pb2.DT_UINT8: ("int_val", 1), types_pb2.DT_UINT16: ("int_val", 1),
-    types_pb2.DT_INT64: ("int64_val", 1), types_pb2.DT_UINT32: ("uint32_val", 1),
-    types_pb2.DT_UINT64: ("uint64_val", 1), types_pb2.DT_BOOL: ("bool_val", 1),
-    types_pb2.DT_STRING: ("string_val", 1), types_pb2.DT_HALF: ("half_val", 1),
-    types_pb2.DT_BFLOAT16: ("half_val", 1), types_pb2.DT_COMPLEX64: ("scomplex_val", 2),
-    types_pb2.DT_COMPLEX128: ("dcomplex_val", 2),
+# The dtypes a request's typed value fields can carry (string_val, float_val, int_val, ...).
+_CARRIED_DTYPES = {
+    types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE, types_pb2.DT_INT32, types_pb2.DT_INT16, types_pb2.DT_INT8,
+    types_pb2.DT_UINT8, types_pb2.DT_UINT16, types_pb2.DT_INT64, types_pb2.DT_UINT32, types_pb2.DT_UINT64,
+    types_pb2.DT_BOOL, types_pb2.DT_STRING, types_pb2.DT_HALF, types_pb2.DT_BFLOAT16, types_pb2.DT_COMPLEX64,
+    types_pb2.DT_COMPLEX128,
 }
 
 
 def _check_carried(name: str, tensor, dims, count: int, limits: RequestLimits) -> None:
-    """Refuses a proto whose carried values do not fill its declared shape, or would decode too large."""
+    """Refuses a proto whose tensor_content does not fill its declared shape, or that would decode too large."""
     dtype_name = types_pb2.DataType.Name
     shape = _shape_text(dims)
-    if tensor.dtype == types_pb2.DT_STRING:
-        element_bytes = max((len(v) for v in tensor.string_val), default=0)
+    if tensor.dtype not in _CARRIED_DTYPES:
+        raise _invalid(f"input '{name}' has dtype {dtype_name(tensor.dtype)}, which requests cannot carry")
+    if tensor.dtype == types_pb2.DT_STRING:  # the longest string carried (in string_val or the encoded list)
+        element_bytes = max([len(v) for v in tensor.string_val] + [len(tensor.tensor_content)])
     else:
         element_bytes = tf.dtypes.as_dtype(tensor.dtype).size
-    if tensor.tensor_content:
-        if tensor.dtype == types_pb2.DT_STRING:
-            raise _invalid(f"input '{name}' is DT_STRING but carries tensor_content")
+    if tensor.tensor_content and tensor.dtype != types_pb2.DT_STRING:
         if len(tensor.tensor_content) != count * element_bytes:
             raise _invalid(f"input '{name}' declares shape {shape} ({count} elements of {element_bytes} bytes) "
                            f"but its tensor_content has {len(tensor.tensor_content)} bytes")
-    else:
-        field, per_element = _VALUE_FIELDS.get(tensor.dtype, (None, 1))
-        if field is None:
-            raise _invalid(f"input '{name}' has dtype {dtype_name(tensor.dtype)}, which requests cannot carry")
-        carried = len(getattr(tensor, field)) // per_element
-        if carried != count and not (carried == 1 and count > 1):
-            raise _invalid(f"input '{name}' declares shape {shape} ({count} elements) but carries {carried} "
-                           f"values; a tensor must carry one value per element, or exactly one to broadcast")
     declared_bytes = count * element_bytes
     if declared_bytes > limits.max_tensor_bytes:
         raise _invalid(f"input '{name}' declares shape {shape}, which would take {declared_bytes} bytes, "
@@ -123,11 +111,11 @@ def _check_one(name: str, tensor, info, limits: RequestLimits, signature_name: s
                 raise _invalid(f"input '{name}' holds a string of {len(value)} bytes, "
                                f"more than the limit of {limits.max_string_bytes}")
     _check_carried(name, tensor, dims, count, limits)
-    try:
-        array = tf.make_ndarray(tensor)
-    except Exception as e:  # noqa: BLE001 - any decoding failure is the request's fault
-        raise _invalid(f"input '{name}' could not be decoded as a {dtype_name(tensor.dtype)} "
-                       f"tensor of shape {dims}: {e}") from e
+    try:  # TensorFlow's own Tensor::FromProto, as TF Serving parses its inputs
+        array = tf.io.parse_tensor(tensor.SerializeToString(), out_type=tf.as_dtype(tensor.dtype)).numpy()
+    except tf.errors.OpError as e:
+        raise _invalid(f"tensor parsing error: {name} (could not be decoded as a {dtype_name(tensor.dtype)} "
+                       f"tensor of shape {dims})") from e
     if list(array.shape) != dims:
         raise _invalid(f"input '{name}' decoded to shape {list(array.shape)}, not its declared {dims}")
     return array

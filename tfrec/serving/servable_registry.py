@@ -11,8 +11,15 @@ version; the old one is dropped from the dictionary afterwards and freed when
 its last request finishes.
 
 Models come from a ``models.config`` (``model_config_list``: name,
-``base_path``, ``model_version_policy``, ``version_labels``) or, without one,
-from every folder under the base path that holds a version.
+``base_path``, ``model_version_policy``, ``version_labels``), read again
+whenever its text changes, or, without one, from every folder under the base
+path that holds a version; a ``HandleReloadConfigRequest`` replaces either
+(:meth:`ServableRegistry.reload_config`). A new config is checked as TF
+Serving's ``ServerCore::ReloadConfig`` checks it (one entry per name, absolute
+base paths, platform ``tensorflow``, each label on a version served at that
+moment unless ``allow_version_labels_for_unavailable_models``) before anything
+changes: a refused one keeps the config in force, and at start-up stops the
+server with one line.
 
 Every model path must lie inside the model root: the base path when one is
 given, else the folder holding the ``models.config``. Paths are resolved
@@ -33,6 +40,7 @@ import grpc
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from tfrec.errors import ConfigError
 from tfrec.export.serving_config import model_names, read_models_config
 from tfrec.export.versions import existing_versions
 from tfrec.serving.errors import ServerSettingsError, ServingError
@@ -51,6 +59,10 @@ class VersionStatus:
     error: str = ""
     attempts: int = 0
     files: tuple = ()  # what the version folder held at the last failed attempt
+
+
+def _invalid(message: str) -> ServingError:
+    return ServingError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 def folder_fingerprint(path: str) -> tuple:
@@ -98,34 +110,124 @@ class ServableRegistry:
     """The served versions of every model, their load states, and the poller that updates them."""
 
     def __init__(self, base: str | None = None, model_config_file: str | None = None,
-                 limits: RequestLimits = RequestLimits()):
+                 limits: RequestLimits = RequestLimits(), allow_version_labels_for_unavailable_models: bool = False):
         if base is None and model_config_file is None:
             raise ServerSettingsError("give a model base path or a models.config file")
         self.base, self.model_config_file, self.limits = base, model_config_file, limits
+        # TF Serving's --allow_version_labels_for_unavailable_models: a new label may name a version not served yet.
+        self.allow_unavailable_labels = allow_version_labels_for_unavailable_models
         self.root = os.path.abspath(base if base is not None else os.path.dirname(os.path.abspath(model_config_file)))
         self._served: dict[str, dict[int, Servable]] = {}  # replaced, never mutated
         self._status: dict[str, dict[int, VersionStatus]] = {}
         self._labels: dict[str, dict[str, int]] = {}
+        self._configs: list | None = None  # the ModelConfigs in force (None: none applied yet)
+        self._config_text: str | None = None  # the models.config text they came from
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     # -- which models -------------------------------------------------------------------------
+    def _checked(self, config, source: str) -> list:
+        """The ModelConfigs of ``config``, checked as TF Serving checks a new config; ServingError if refused.
+
+        ``source`` names where the config came from (the file, or the reload request) in messages.
+        """
+        if config.WhichOneof("config") != "model_config_list":
+            raise _invalid(f"{source}: only model_config_list is supported")
+        entries, names = list(config.model_config_list.config), set()
+        for entry in entries:
+            if entry.name in names:
+                raise _invalid(f"{source}: Illegal to list model {entry.name} multiple times in config list")
+            names.add(entry.name)
+            if not os.path.isabs(entry.base_path):
+                raise _invalid(f"{source}: Expected model {entry.name} to have an absolute path or URI; "
+                               f"got base_path()={entry.base_path}")
+            if not entry.model_platform:
+                raise _invalid(f"{source}: Illegal setting neither ModelServerConfig::model_type (deprecated) nor "
+                               f"ModelServerConfig::model_platform, model name is {entry.name}")
+            if entry.model_platform != "tensorflow":
+                raise _invalid(f"{source}: Model {entry.name} requests unsupported platform {entry.model_platform}; "
+                               f"only 'tensorflow' is served")
+            if not inside_root(entry.base_path, self.root):
+                raise _invalid(f"{source}: model {entry.name!r} has base_path {entry.base_path!r}, which resolves to "
+                               f"{os.path.realpath(entry.base_path)}, outside the model root "
+                               f"{os.path.realpath(self.root)}; refused")
+        return entries
+
+    def _checked_labels(self, entries: list) -> dict[str, dict[str, int]]:
+        """TF Serving's label rule: a label names a version served now, unless the flag allows a new one."""
+        labels = {}
+        for entry in entries:
+            for label, version in entry.version_labels.items():
+                current = self._labels.get(entry.name, {}).get(label)
+                allowed = self.allow_unavailable_labels and current in (None, version)
+                if not allowed and version not in self._served.get(entry.name, {}):
+                    raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                                       f"Request to assign label to version {version} of model {entry.name}, "
+                                       f"which is not currently available for inference")
+                labels.setdefault(entry.name, {})[label] = version
+        return labels
+
+    def reload_config(self, config, source: str = "the reload request") -> None:
+        """Replaces the served models by those of ``config`` (``HandleReloadConfigRequest``).
+
+        A refused config (ServingError: INVALID_ARGUMENT, or FAILED_PRECONDITION for a label) changes
+        nothing. New models are loaded and dropped ones unloaded before this returns; a new model none
+        of whose versions loaded is reported as TF Serving reports it (UNKNOWN), with the config kept.
+        """
+        with self._write_lock:
+            entries = self._checked(config, source)
+            labels = self._checked_labels(entries)
+            before = {c.name for c in self._configs or []}
+            self._configs, self._labels = entries, labels
+            self._sync(entries)
+        failed = [c.name for c in entries if c.name not in before and c.name not in self._served]
+        if failed:
+            raise ServingError(grpc.StatusCode.UNKNOWN, f"{len(failed)} model(s) did not become available: "
+                               + ", ".join(f"{{{name}: {self._last_error(name)}}}" for name in failed))
+
+    def _last_error(self, name: str) -> str:
+        errors = [s.error for _, s in sorted(self._status.get(name, {}).items()) if s.error]
+        return errors[-1] if errors else "no version found under its base_path"
+
+    def _file_configs(self) -> list:
+        """The models.config in force: re-read when its text changed; a refused change keeps the old one."""
+        try:
+            with open(self.model_config_file, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            if self._configs is None:
+                raise ServerSettingsError(f"{self.model_config_file}: cannot be read: {e.strerror}") from None
+            if self._config_text is not None:
+                log.error("%s cannot be read (%s); keeping the models served", self.model_config_file, e.strerror)
+            self._config_text = None  # said once; read again when it is back
+            return self._configs
+        if text == self._config_text and self._configs is not None:
+            return self._configs  # unchanged (or replaced by a reload request since)
+        try:
+            entries = self._checked(read_models_config(self.model_config_file), self.model_config_file)
+            labels = self._checked_labels(entries)
+        except (ServingError, ConfigError) as e:
+            message = e.message if isinstance(e, ServingError) else str(e)
+            if not message.startswith(self.model_config_file):
+                message = f"{self.model_config_file}: {message}"
+            if self._configs is None:  # at start-up: the server does not start
+                if getattr(e, "code", None) == grpc.StatusCode.FAILED_PRECONDITION:
+                    message += (" (TF Serving refuses it too; to label versions before they are loaded, start "
+                                "with --allow-version-labels-for-unavailable-models, TF Serving with "
+                                "--allow_version_labels_for_unavailable_models)")
+                raise ServerSettingsError(message) from None
+            log.error("refusing the changed models.config, keeping the models served: %s", message)
+            self._config_text = text  # said once, not at every poll
+            return self._configs
+        self._configs, self._labels, self._config_text = entries, labels, text
+        return entries
+
     def _model_configs(self) -> list:
         if self.model_config_file is not None:
-            config = read_models_config(self.model_config_file)
-            if config.WhichOneof("config") != "model_config_list":
-                raise ServerSettingsError(f"{self.model_config_file}: only model_config_list is supported")
-            entries = list(config.model_config_list.config)
-            for entry in entries:
-                if entry.model_platform not in ("", "tensorflow"):
-                    raise ServerSettingsError(f"{self.model_config_file}: model {entry.name!r} has platform "
-                                     f"{entry.model_platform!r}; only 'tensorflow' is served")
-                if not inside_root(entry.base_path, self.root):
-                    raise ServerSettingsError(f"{self.model_config_file}: model {entry.name!r} has base_path "
-                                     f"{entry.base_path!r}, which resolves to {os.path.realpath(entry.base_path)}, "
-                                     f"outside the model root {os.path.realpath(self.root)}; refused")
-            return entries
+            return self._file_configs()
+        if self._configs is not None:  # a reload request replaced the models of the bare base path
+            return self._configs
         return list(default_model_config(self.base).model_config_list.config) if os.path.isdir(self.base) else []
 
     # -- loading and unloading ----------------------------------------------------------------
@@ -138,26 +240,28 @@ class ServableRegistry:
         more) are unloaded.
         """
         with self._write_lock:
-            configs = self._model_configs()
-            self._labels = {c.name: dict(c.version_labels) for c in configs}
-            wanted = {}
-            for config in configs:
-                on_disk = existing_versions(config.base_path)
-                wanted[config.name] = set(wanted_versions(config, on_disk))
-                for version in sorted(wanted[config.name]):
-                    if version not in self._served.get(config.name, {}):
-                        path = os.path.join(config.base_path, str(version))
-                        if not inside_root(path, self.root):
-                            self._refuse(config.name, version, f"{path} resolves to {os.path.realpath(path)}, "
-                                                               f"outside the model root {os.path.realpath(self.root)}")
-                            continue
-                        self._load(config.name, version, path)
-            for name, versions in list(self._served.items()):
-                keep = wanted.get(name, set())
-                if keep and not keep & set(versions):
-                    continue  # availability first: keep the old version until a wanted one loaded
-                for version in sorted(set(versions) - keep):
-                    self._unload(name, version)
+            self._sync(self._model_configs())
+
+    def _sync(self, configs: list) -> None:
+        """Loads the wanted versions of ``configs`` and unloads the rest; call with the write lock held."""
+        wanted = {}
+        for config in configs:
+            on_disk = existing_versions(config.base_path)
+            wanted[config.name] = set(wanted_versions(config, on_disk))
+            for version in sorted(wanted[config.name]):
+                if version not in self._served.get(config.name, {}):
+                    path = os.path.join(config.base_path, str(version))
+                    if not inside_root(path, self.root):
+                        self._refuse(config.name, version, f"{path} resolves to {os.path.realpath(path)}, "
+                                                           f"outside the model root {os.path.realpath(self.root)}")
+                        continue
+                    self._load(config.name, version, path)
+        for name, versions in list(self._served.items()):
+            keep = wanted.get(name, set())
+            if keep and not keep & set(versions):
+                continue  # availability first: keep the old version until a wanted one loaded
+            for version in sorted(set(versions) - keep):
+                self._unload(name, version)
 
     def _refuse(self, name: str, version: int, reason: str) -> None:
         status = self._status.setdefault(name, {}).setdefault(version, VersionStatus(State.START))
@@ -198,32 +302,32 @@ class ServableRegistry:
 
     # -- lookups ------------------------------------------------------------------------------
     def resolve(self, model_spec) -> Servable:
-        """The servable a ``ModelSpec`` asks for: a version, a label, or the newest."""
+        """The servable a ``ModelSpec`` asks for: a version, a label, or the newest; TF Serving's errors."""
         served = self._served  # one read: the same snapshot for the whole lookup
         name = model_spec.name
         if not name:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "model_spec.name is empty")
-        versions = served.get(name)
-        if not versions:
-            known = ", ".join(sorted(served)) or "none"
-            raise ServingError(grpc.StatusCode.NOT_FOUND,
-                               f"model '{name}' is not served here (served models: {known})")
+            raise _invalid("ModelSpec has no name specified.")
         choice = model_spec.WhichOneof("version_choice")
-        if choice == "version":
-            version = model_spec.version.value
-        elif choice == "version_label":
+        if choice == "version_label":
             label = model_spec.version_label
             if label not in self._labels.get(name, {}):
-                raise ServingError(grpc.StatusCode.NOT_FOUND,
-                                   f"model '{name}' has no version label '{label}'")
+                raise _invalid(f"Unrecognized servable version label: {label}")
             version = self._labels[name][label]
+        elif choice == "version":
+            version = model_spec.version.value
         else:
+            version = None
+        versions = served.get(name, {})
+        if version is None and versions:
             return versions[max(versions)]
-        if version not in versions:
-            raise ServingError(grpc.StatusCode.NOT_FOUND,
-                               f"version {version} of model '{name}' is not served "
-                               f"(served versions: {', '.join(map(str, sorted(versions)))})")
-        return versions[version]
+        if version in versions:
+            return versions[version]
+        request = f"Latest({name})" if version is None else f"Specific({name}, {version})"
+        if versions:
+            hint = f"version {version} is not served; served versions: {', '.join(map(str, sorted(versions)))}"
+        else:
+            hint = f"model '{name}' is not served here; served models: {', '.join(sorted(served)) or 'none'}"
+        raise ServingError(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: {request} ({hint})")
 
     def status(self, name: str, version: int | None = None) -> list[tuple[int, VersionStatus]]:
         """``(version, status)`` of every known version of ``name``, or of ``version`` only."""

@@ -16,6 +16,7 @@ class Target:
     grpc: str
     rest: str | None = None
     model: str = "retrieval"
+    base_path: str | None = None  # the model's base_path as the server sees it (for the reload cases)
 
 
 @dataclasses.dataclass(frozen=True)
