@@ -307,3 +307,18 @@ def test_the_rest_port_is_off_by_default_and_binds_loopback(served_base):
         assert server.rest._http.server_address[0] == "127.0.0.1"
     finally:
         server.stop(grace_seconds=1.0)
+
+
+def test_rest_answers_the_same_when_grpc_sends_tensor_content(served_base):
+    """--enable-serialization-as-tensor-content changes the gRPC encoding only; REST reads both."""
+    answers = []
+    for tensor_content in (False, True):
+        server = ModelServer(base=served_base, port=0, poll_seconds=0, rest_port=0, tensor_content=tensor_content)
+        server.start()
+        try:
+            root = f"http://127.0.0.1:{server.rest.port}"
+            answers.append(http(root, PREDICT, {"instances": [{"user_id": "u1"}, {"user_id": "u2"}]}))
+        finally:
+            server.stop(grace_seconds=1.0)
+    assert answers[0][0] == answers[1][0] == 200
+    assert answers[0][1] == answers[1][1] and len(answers[0][1]["predictions"]) == 2

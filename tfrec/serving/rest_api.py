@@ -39,7 +39,6 @@ import time
 import urllib.parse
 
 import grpc
-import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2, predict_pb2)
 
@@ -47,6 +46,7 @@ from tfrec.serving import json_tensors
 from tfrec.serving.classify_regress import refusal
 from tfrec.serving.errors import ServingError
 from tfrec.serving.serving_metrics import CONTENT_TYPE, ServingMetrics
+from tfrec.serving.tensor_encoding import decode_tensor
 
 log = logging.getLogger("tfrec.serving.rest")
 
@@ -152,7 +152,7 @@ class RestApi:
         response = self.prediction.Predict(request, _InProcessContext())
         route["version"] = str(response.model_spec.version.value)
         route["signature"] = response.model_spec.signature_name
-        outputs = {alias: tf.make_ndarray(tensor) for alias, tensor in response.outputs.items()}
+        outputs = {alias: decode_tensor(tensor) for alias, tensor in response.outputs.items()}
         return json_tensors.predict_answer(outputs, request_format)
 
     def _classify(self, spec, body: bytes, route: dict) -> str:
