@@ -133,7 +133,7 @@ def in_process(path: str, queries: np.ndarray, exact_ids: np.ndarray, brute_quer
         subset = queries if nprobe is not None else queries[:brute_queries]
         p50, p99 = percentiles(time_calls(lambda q: signature(query=tf.constant(q)), subset))
         rows.append((nprobe, recall(ids, exact_ids), p50, p99))
-    del loaded, signature
+    loaded = signature = None  # noqa: F841 (frees the model before the next one loads)
     gc.collect()
     return rows
 
