@@ -38,7 +38,8 @@ def test_raw_strings_to_finite_embeddings(tiny_text_encoder):
     out = tiny_text_encoder(tf.constant(SAMPLE_TEXTS)).numpy()
     assert out.shape == (len(SAMPLE_TEXTS), 16)
     assert np.isfinite(out).all()
-    assert np.abs(out[1]).sum() > 0  # the empty string still gets an embedding
+    assert np.abs(out[0]).sum() > 0
+    assert not np.abs(out[1]).any()  # the empty string is "no text": zeros, the towers' missing embedding
 
 
 def test_only_empty_strings(tiny_text_encoder):
