@@ -43,12 +43,16 @@ def modalities(config: ContentConfig) -> list[str]:
     return [m for m, settings in ((TEXT, config.text), (IMAGE, config.image)) if settings is not None]
 
 
-def export_encoder_modules(config: ContentConfig, folder: str) -> dict[str, str]:
+def export_encoder_modules(config: ContentConfig, folder: str, log=print) -> dict[str, str]:
     """Builds the configured encoders and saves them as TF-Hub modules under ``folder``.
 
     Folders that already exist are reused, so a run's encoders are built once
     (and a fine-tuned run restores its weights into the same module graph).
+    Each build is logged before and after: it takes tens of seconds for MiniLM
+    and Lite0, before any other progress.
     """
+    import time
+
     from tfrec.atomic import atomic_directory
     from tfrec.encoders.hub_module import export_hub_module
 
@@ -59,6 +63,9 @@ def export_encoder_modules(config: ContentConfig, folder: str) -> dict[str, str]
         if os.path.exists(os.path.join(path, "saved_model.pb")):
             continue
         trainable = config.mode == "finetune"
+        name = config.text.preset if modality == TEXT else config.image.variant
+        log(f"{modality} encoder: building {name} and exporting it into {path}")
+        started = time.monotonic()
         if modality == TEXT:
             from tfrec.encoders.text import build_text_encoder
 
@@ -70,6 +77,7 @@ def export_encoder_modules(config: ContentConfig, folder: str) -> dict[str, str]
         with atomic_directory(path, if_exists="keep") as tmp:
             os.rmdir(tmp)  # the module exporter creates its own folder
             export_hub_module(encoder, tmp)
+        log(f"{modality} encoder: ready in {time.monotonic() - started:.1f} s")
     return paths
 
 
