@@ -12,6 +12,8 @@
 6. add a new (cold) item with ``tfrec index add`` and show the served model retrieves it by its content;
 7. stop the server (also when a step fails) and print the TensorBoard command.
 
+TensorFlow's own log lines are counted, not shown.
+
 Every step is a ``tfrec`` command, printed before it runs, with its duration after.
 """
 
@@ -32,6 +34,8 @@ BIN = os.path.dirname(sys.executable)
 TFREC = os.path.join(BIN, "tfrec")
 CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 NEW_ITEM = "new-arrival-1"
+# TensorFlow's own log lines (C++ "E0000 ..." and Python "WARNING:tensorflow:...") are not the product's output.
+TENSORFLOW_CHATTER = re.compile(r"^([EWI]\d{4} \d\d:\d\d|WARNING:tensorflow:|WARNING: All log messages before)")
 timings: list[tuple[str, float]] = []
 
 
@@ -40,15 +44,19 @@ def step(title: str, *args: str) -> str:
     print(f"\n== {title}\n$ tfrec {shlex.join(args)}", flush=True)
     started = time.monotonic()
     process = subprocess.Popen([TFREC, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
+    lines, hidden = [], 0
     for line in process.stdout:
         lines.append(line)
+        if TENSORFLOW_CHATTER.match(line):
+            hidden += 1
+            continue
         print(f"  {line}", end="", flush=True)
     if process.wait():
         raise SystemExit(f"demo: `tfrec {args[0]}` failed (exit status {process.returncode})")
     seconds = time.monotonic() - started
     timings.append((title, seconds))
-    print(f"  ({seconds:.1f} s)", flush=True)
+    print(f"  ({seconds:.1f} s" + (f"; {hidden} TensorFlow log line(s) not shown" if hidden else "") + ")",
+          flush=True)
     return "".join(lines)
 
 
@@ -122,6 +130,9 @@ def rank_of(address: str, user: str, item: str, k: int = 100) -> int | None:
 
 
 def main() -> int:
+    from tfrec.cli import _tensorflow_quietly
+
+    _tensorflow_quietly()  # this process talks to the server with TensorFlow's protos
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="saved_models", help="TF Serving model base path to export into")
     parser.add_argument("--runs", default="runs", help="folder of the run folders")
@@ -150,8 +161,9 @@ def main() -> int:
         print(f"  the server now answers with retrieval version {before + 1}; {NEW_ITEM} is retrieved for "
               f"{args.user} at #{rank} of 100" if rank else f"  {NEW_ITEM} is not in {args.user}'s top 100",
               flush=True)
-        step(f"two-stage recommendation for {args.user} with the new item in the catalogue", "recommend",
-             "--server", address, "--user", args.user, "--k", "10", "--two-stage", "--candidates", "100")
+        if rank:
+            step(f"retrieval for {args.user}: the new item among the top {rank}", "recommend", "--server", address,
+                 "--user", args.user, "--k", str(rank))
     finally:
         stop_server(server)
     print("\n== time per step")

@@ -7,7 +7,7 @@
     progress.finish()
 
 The first line is printed at once (so a step that takes long says so before
-its first result), then at most one line every ``every_seconds``, and one
+its first result; ``announce=False`` leaves it out for work known to be short), then at most one line every ``every_seconds``, and one
 summary line at the end. Nothing is printed for a loop of no work.
 """
 
@@ -18,12 +18,12 @@ import time
 
 class Progress:
     def __init__(self, what: str, total: int, unit: str = "items", log=print, every_seconds: float = 5.0,
-                 clock=time.monotonic):
+                 clock=time.monotonic, announce: bool = True):
         self.what, self.total, self.unit, self.log = what, int(total), unit, log
         self.every_seconds, self.clock = every_seconds, clock
         self.done = 0
         self.started = self.last_line = clock()
-        if self.total > 0:
+        if self.total > 0 and announce:
             self.log(f"{what}: {self.total:,} {unit}")
 
     @property

@@ -205,10 +205,10 @@ def encode_catalogue(featurizer: ContentFeaturizer, items: pd.DataFrame, images:
 
 
 def _encode(encoder, contents: list, batch_size: int, what: str, log) -> np.ndarray:
-    """``encoder`` over ``contents`` in batches, with progress lines."""
+    """``encoder`` over ``contents`` in batches, with progress lines (for one batch, only the last)."""
     from tfrec.progress import Progress
 
-    progress = Progress(what, len(contents), log=log)
+    progress = Progress(what, len(contents), log=log, announce=len(contents) > batch_size)
     parts = []
     for start in range(0, len(contents), batch_size):
         batch = contents[start:start + batch_size]
