@@ -136,8 +136,11 @@ def read_image_bytes(paths) -> list[bytes]:
 
 def module_fingerprint(path: str) -> str:
     """A hash of an exported encoder module's weights: two modules with the same one encode alike
-    (given the same settings). Kept beside the module once computed."""
-    stamp = os.path.join(path, "assets.extra", "weights.sha256")
+    (given the same settings). Only floating-point variables count: the others are the dropout
+    layers' seed-generator states, drawn anew at each build and never read at inference, which
+    would otherwise make two builds of the same pretrained encoder look different. Kept beside the
+    module once computed."""
+    stamp = os.path.join(path, "assets.extra", "float-weights.sha256")
     if os.path.exists(stamp):
         with open(stamp) as f:
             return f.read().strip()
@@ -145,8 +148,10 @@ def module_fingerprint(path: str) -> str:
     digest = hashlib.sha256()
     for name in sorted(reader.get_variable_to_shape_map()):
         value = reader.get_tensor(name)
-        digest.update(name.encode() + b"\0" + str(getattr(value, "dtype", "")).encode())
-        digest.update(value.tobytes() if hasattr(value, "tobytes") else repr(value).encode())
+        if not (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)):
+            continue
+        digest.update(name.encode() + b"\0" + str(value.dtype).encode() + str(value.shape).encode())
+        digest.update(value.tobytes())
     fingerprint = digest.hexdigest()[:24]
     with contextlib.suppress(OSError):  # a read-only run folder: computed again next time
         with atomic_file(stamp) as f:
