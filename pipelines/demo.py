@@ -133,6 +133,7 @@ def main() -> int:
     from tfrec.cli import _tensorflow_quietly
 
     _tensorflow_quietly()  # this process talks to the server with TensorFlow's protos
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # unwind: the server is stopped
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="saved_models", help="TF Serving model base path to export into")
     parser.add_argument("--runs", default="runs", help="folder of the run folders")
