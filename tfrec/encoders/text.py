@@ -71,7 +71,8 @@ class TextEncoder(keras.Model):
 
     ``preprocessor`` maps strings to ``token_ids``/``padding_mask``/``segment_ids`` [B, T];
     ``backbone`` maps those to ``sequence_output`` [B, T, D]; pooling reduces over T. An empty
-    string still yields [CLS] [SEP], so its embedding is finite.
+    (or blank) string embeds as zeros, which the towers read as "no text" (their learned
+    missing embedding), the same vector a catalogue encoding gives it without running BERT.
     """
 
     def __init__(self, preprocessor, backbone, pooling="mean", normalize=False, **kwargs):
@@ -114,7 +115,8 @@ class TextEncoder(keras.Model):
             pooled = sequence[:, 0, :]
         if self.normalize:
             pooled = tf.math.l2_normalize(pooled, axis=-1, epsilon=1e-12)
-        return pooled
+        present = tf.strings.length(tf.strings.strip(texts)) > 0
+        return tf.where(present[:, None], pooled, tf.zeros_like(pooled))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.output_dim)

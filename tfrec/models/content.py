@@ -7,7 +7,8 @@ the Keras 2 tower with ``hub.KerasLayer``. ``ContentFeaturizer`` turns raw
 ``item_image_vector``, encoding each distinct item of a batch once.
 
 With frozen encoders the vectors of the whole catalogue are computed once
-(``encode_catalogue``) and cached on disk by content hash, and training looks
+(``encode_catalogue``), shared by every run through the user's cache
+(:mod:`tfrec.models.content_cache`), and training looks
 them up like any other feature: the expensive encoders never run per
 interaction. The candidate-encoder export runs the same featurizer live, so a
 new item's raw text and image give the same vector the cache would.
@@ -42,12 +43,16 @@ def modalities(config: ContentConfig) -> list[str]:
     return [m for m, settings in ((TEXT, config.text), (IMAGE, config.image)) if settings is not None]
 
 
-def export_encoder_modules(config: ContentConfig, folder: str) -> dict[str, str]:
+def export_encoder_modules(config: ContentConfig, folder: str, log=print) -> dict[str, str]:
     """Builds the configured encoders and saves them as TF-Hub modules under ``folder``.
 
     Folders that already exist are reused, so a run's encoders are built once
     (and a fine-tuned run restores its weights into the same module graph).
+    Each build is logged before and after: it takes tens of seconds for MiniLM
+    and Lite0, before any other progress.
     """
+    import time
+
     from tfrec.atomic import atomic_directory
     from tfrec.encoders.hub_module import export_hub_module
 
@@ -58,6 +63,9 @@ def export_encoder_modules(config: ContentConfig, folder: str) -> dict[str, str]
         if os.path.exists(os.path.join(path, "saved_model.pb")):
             continue
         trainable = config.mode == "finetune"
+        name = config.text.preset if modality == TEXT else config.image.variant
+        log(f"{modality} encoder: building {name} and exporting it into {path}")
+        started = time.monotonic()
         if modality == TEXT:
             from tfrec.encoders.text import build_text_encoder
 
@@ -69,6 +77,7 @@ def export_encoder_modules(config: ContentConfig, folder: str) -> dict[str, str]
         with atomic_directory(path, if_exists="keep") as tmp:
             os.rmdir(tmp)  # the module exporter creates its own folder
             export_hub_module(encoder, tmp)
+        log(f"{modality} encoder: ready in {time.monotonic() - started:.1f} s")
     return paths
 
 
@@ -127,8 +136,11 @@ def read_image_bytes(paths) -> list[bytes]:
 
 def module_fingerprint(path: str) -> str:
     """A hash of an exported encoder module's weights: two modules with the same one encode alike
-    (given the same settings). Kept beside the module once computed."""
-    stamp = os.path.join(path, "assets.extra", "weights.sha256")
+    (given the same settings). Only floating-point variables count: the others are the dropout
+    layers' seed-generator states, drawn anew at each build and never read at inference, which
+    would otherwise make two builds of the same pretrained encoder look different. Kept beside the
+    module once computed."""
+    stamp = os.path.join(path, "assets.extra", "float-weights.sha256")
     if os.path.exists(stamp):
         with open(stamp) as f:
             return f.read().strip()
@@ -136,8 +148,10 @@ def module_fingerprint(path: str) -> str:
     digest = hashlib.sha256()
     for name in sorted(reader.get_variable_to_shape_map()):
         value = reader.get_tensor(name)
-        digest.update(name.encode() + b"\0" + str(getattr(value, "dtype", "")).encode())
-        digest.update(value.tobytes() if hasattr(value, "tobytes") else repr(value).encode())
+        if not (isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating)):
+            continue
+        digest.update(name.encode() + b"\0" + str(value.dtype).encode() + str(value.shape).encode())
+        digest.update(value.tobytes())
     fingerprint = digest.hexdigest()[:24]
     with contextlib.suppress(OSError):  # a read-only run folder: computed again next time
         with atomic_file(stamp) as f:
@@ -145,48 +159,65 @@ def module_fingerprint(path: str) -> str:
     return fingerprint
 
 
-def content_hash(items: pd.DataFrame, images: list[bytes], config: ContentConfig, modality: str,
-                 encoder_fingerprint: str = "") -> str:
-    """A hash of what the vectors of ``modality`` are computed from: the encoder's weights and
-    settings, and each item's id and text (or image bytes)."""
-    settings = to_dict(config.text if modality == TEXT else config.image)
-    digest = hashlib.sha256(repr(sorted(settings.items())).encode())
-    digest.update(modality.encode() + encoder_fingerprint.encode())
-    for item_id, text, image in zip(items.item_id, items.text, images):
-        digest.update(item_id.encode() + b"\0")
-        digest.update((text if modality == TEXT else hashlib.sha1(image).hexdigest()).encode() + b"\0")
-    return digest.hexdigest()[:24]
-
-
 def encode_catalogue(featurizer: ContentFeaturizer, items: pd.DataFrame, images: list[bytes],
                      config: ContentConfig, cache: str | None = None, log=print) -> dict[str, np.ndarray]:
     """``{item_text_vector: [N, Dt], item_image_vector: [N, Di]}`` for every catalogue item.
 
-    With ``cache`` (a folder, e.g. the user's cache) the vectors are kept
-    there under a hash of the encoder (weights and settings) and the content:
-    any run that encodes the same items with the same encoder reuses them,
-    and a changed overview or poster is encoded again.
+    Each distinct text or image is encoded once, with a progress line every
+    few seconds. An empty (or blank) text and an empty image never reach an
+    encoder: their vector is zeros, which the towers read as "missing" (the
+    learned missing embedding, as the encoders themselves give for them).
+    With ``cache`` (a folder, e.g. the user's cache) vectors are shared
+    between runs (:mod:`tfrec.models.content_cache`): only content no run
+    has encoded with the same encoder and settings is encoded.
     """
+    from tfrec.models.content_cache import ContentCache, content_key, encoder_key
+
     vectors = {}
-    for modality in featurizer.encoders:
-        name = VECTOR_FEATURES[modality]
-        path = None
+    for modality, encoder in featurizer.encoders.items():
+        raw = ([text if isinstance(text, str) else "" for text in items.text] if modality == TEXT
+               else [bytes(image) for image in images])
+        keys = [content_key(r) if (r.strip() if modality == TEXT else r) else None for r in raw]
+        first = {}
+        for key, content in zip(keys, raw):
+            if key is not None:
+                first.setdefault(key, content)
+        store = None
         if cache:
-            key = content_hash(items, images, config, modality, module_fingerprint(featurizer.module_paths[modality]))
-            path = os.path.join(cache, f"{name}-{key}.npy")
-            if os.path.exists(path):
-                vectors[name] = np.load(path)
-                log(f"{modality} vectors of {len(items):,} items from the cache ({path})")
-                continue
-        raw = items.text.tolist() if modality == TEXT else images
-        encoder = featurizer.encoders[modality]
-        parts, size = [], config.encode_batch_size
-        for start in range(0, len(raw), size):
-            batch = tf.constant(raw[start:start + size], tf.string)
-            parts.append(encoder(batch, training=False).numpy())
-        vectors[name] = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
-        log(f"encoded {modality} of {len(raw):,} items")
-        if path:
-            with atomic_file(path, "wb") as f:
-                np.save(f, vectors[name])
+            settings = to_dict(config.text if modality == TEXT else config.image)
+            store = ContentCache(cache, encoder_key(modality, settings,
+                                                    module_fingerprint(featurizer.module_paths[modality])), log)
+        found = store.lookup(first) if store else {}
+        todo = [key for key in first if key not in found]
+        if found:
+            hits = sum(key in found for key in keys)
+            log(f"content cache hit: {hits:,} items, {store.key}"
+                + (f" ({len(todo):,} new {modality} contents to encode)" if todo else ""))
+        encoded = _encode(encoder, [first[key] for key in todo], config.encode_batch_size, f"encoding {modality}", log)
+        if store is not None:
+            store.store(todo, encoded)
+        table = {**found, **dict(zip(todo, encoded))}
+        dim = next(iter(table.values())).shape[-1] if table else int(encoder(tf.constant([""])).shape[-1])
+        out = np.zeros((len(raw), dim), np.float32)
+        for row, key in enumerate(keys):
+            if key is not None:
+                out[row] = table[key]
+        missing = keys.count(None)
+        if missing:
+            log(f"{missing:,} of {len(raw):,} items have no {modality}: zero vectors (read as missing)")
+        vectors[VECTOR_FEATURES[modality]] = out
     return vectors
+
+
+def _encode(encoder, contents: list, batch_size: int, what: str, log) -> np.ndarray:
+    """``encoder`` over ``contents`` in batches, with progress lines (for one batch, only the last)."""
+    from tfrec.progress import Progress
+
+    progress = Progress(what, len(contents), log=log, announce=len(contents) > batch_size)
+    parts = []
+    for start in range(0, len(contents), batch_size):
+        batch = contents[start:start + batch_size]
+        parts.append(encoder(tf.constant(batch, tf.string), training=False).numpy())
+        progress.advance(len(batch))
+    progress.finish()
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)

@@ -54,6 +54,7 @@ class Experiment:
         experiment carries the checked one, which is what the run saves.
         """
         run = RunFolder(run)
+        log(f"preparing the {config.data.source} data")
         if config.data.sharded:
             data, report = cls._sharded(config, log), None
         else:
@@ -79,7 +80,7 @@ class Experiment:
                 read_image_bytes,
             )
 
-            featurizer = _featurizer(content, export_encoder_modules(content, run.encoders_dir))
+            featurizer = _featurizer(content, export_encoder_modules(content, run.encoders_dir, log=log))
             images = (read_image_bytes(dataset.items.image_path) if IMAGE in modalities(content)
                       else [b""] * len(dataset.items))
             if content.mode == "cached":
