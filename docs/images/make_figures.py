@@ -37,7 +37,7 @@ BOXES = {  # name: (x, y, width, height, label, colour)
                   "#dff0dc"),
     "ranker": (6.2, 2.6, 2.6, 1.0, "DCN-v2 ranker\nover the top 100", "#dff0dc"),
     "export": (9.5, 3.5, 2.4, 1.2, "SavedModels\nretrieval, ranking,\ncandidate encoder", "#e8eef7"),
-    "serve": (12.5, 3.5, 2.2, 1.2, "tfrec serve /\nTF Serving\n(gRPC)", "#ead9f2"),
+    "serve": (12.5, 3.5, 2.2, 1.2, "tfrec serve /\nTF Serving\n(gRPC, REST)", "#ead9f2"),
     "client": (12.5, 1.6, 2.2, 1.0, "recommend: top 10\nwith reasons", "#ead9f2"),
     "events": (9.5, 1.6, 2.4, 1.0, "event store\n(SQLite / Redis)", "#f4f4f4"),
     "new": (9.5, 5.4, 2.4, 0.8, "tfrec index add\n(cold items)", "#f4f4f4"),
