@@ -40,7 +40,7 @@ def check_classification(signature) -> None:
     if "inputs" not in signature.inputs:
         raise _invalid(f"No classification inputs found in SignatureDef: {_debug_string(signature)}")
     if "classes" not in signature.outputs and "scores" not in signature.outputs:
-        raise _invalid('Expected classification signature outputs to contain at least one of "classes", '
+        raise _invalid('Expected classification signature outputs to contain at least one of "classes" or '
                        f'"scores". Signature was: {_debug_string(signature)}')
 
 
@@ -69,20 +69,29 @@ def _not_run(method: str) -> ServingError:
                         "serve this model with tensorflow_model_server")
 
 
+_CHECKS = {"classify": (check_classification, "classification"), "regress": (check_regression, "regression")}
+
+
+def answer_on(servable, signature_name: str, api: str):
+    """Classify (``api`` "classify") or Regress ("regress") on a resolved servable: TF Serving's checks of the
+    signature, then UNIMPLEMENTED for one that passes. Used by gRPC and REST alike."""
+    check, what = _CHECKS[api]
+    check(_signature(servable, signature_name))
+    raise _not_run(what)
+
+
 def classify(registry, request):
     """Answers a ``ClassificationRequest`` as TF Serving would, up to running the signature."""
     if not request.HasField("model_spec"):
         raise _invalid("Missing ModelSpec")
-    check_classification(_signature(registry.resolve(request.model_spec), request.model_spec.signature_name))
-    raise _not_run("classification")
+    answer_on(registry.resolve(request.model_spec), request.model_spec.signature_name, "classify")
 
 
 def regress(registry, request):
     """Answers a ``RegressionRequest`` as TF Serving would, up to running the signature."""
     if not request.HasField("model_spec"):
         raise _invalid("Missing ModelSpec")
-    check_regression(_signature(registry.resolve(request.model_spec), request.model_spec.signature_name))
-    raise _not_run("regression")
+    answer_on(registry.resolve(request.model_spec), request.model_spec.signature_name, "regress")
 
 
 def multi_inference(registry, request):

@@ -42,8 +42,7 @@ import grpc
 from google.protobuf import json_format
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2, model_pb2, predict_pb2)
 
-from tfrec.serving import json_tensors
-from tfrec.serving.classify_regress import refusal
+from tfrec.serving import example_methods, json_tensors
 from tfrec.serving.errors import ServingError
 from tfrec.serving.serving_metrics import CONTENT_TYPE, ServingMetrics
 from tfrec.serving.tensor_encoding import decode_tensor
@@ -162,7 +161,7 @@ class RestApi:
         json_tensors.check_examples(doc, route["api"])
         servable = self.prediction.registry.resolve(spec)
         route["version"] = str(servable.version)
-        raise refusal(servable.signature_defs, spec.signature_name, route["api"])
+        example_methods.answer_on(servable, spec.signature_name, route["api"])
 
     def _status(self, spec) -> str:
         request = get_model_status_pb2.GetModelStatusRequest(model_spec=spec)
