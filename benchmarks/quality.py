@@ -135,7 +135,8 @@ def run_seed(name: str, seed: int, args, log) -> tuple[dict, dict]:
             seq_exp = Experiment.from_run(seq_dir, log=lambda *a: None)
             scorer = EmbeddingScorer(seq_exp.load_model(seq_dir), seq_exp.join, item_ids,
                                      histories=seq_exp.query_histories(seq_exp.seen_before_test()))
-            return scorer, {"train_seconds": round(time.time() - start, 1), "best_epoch": summary["best_epoch"]}
+            return scorer, {"train_seconds": round(time.time() - start, 1), "best_epoch": summary["best_epoch"],
+                            "epochs_run": summary["epochs_run"]}
         timed("tfrec sequential", train_sequential)
     return results, details
 
@@ -154,11 +155,18 @@ def summarise(per_seed: dict[int, dict[str, dict]]) -> dict[str, dict[str, dict[
     return out
 
 
-def format_summary(summary: dict, keys=KEYS, digits: int = 4) -> str:
-    """Aligned table of ``mean ± std`` cells, one row per model."""
+def format_summary(summary: dict, keys=KEYS, digits: int | dict = 4) -> str:
+    """Aligned table of ``mean ± std`` cells, one row per model; ``digits`` is one count of decimals
+    or ``{key: decimals}`` (4 for keys it lacks), e.g. none for epochs next to 4 for NDCG."""
+    places = digits if isinstance(digits, dict) else {}
+    default = 4 if isinstance(digits, dict) else digits
+
+    def cell(m, k):
+        d = places.get(k, default)
+        return f"{m[k]['mean']:.{d}f} ± {m[k]['std']:.{d}f}" if k in m else "-"
+
     header = ["model", *keys]
-    body = [[model, *(f"{m[k]['mean']:.{digits}f} ± {m[k]['std']:.{digits}f}" if k in m else "-" for k in keys)]
-            for model, m in summary.items()]
+    body = [[model, *(cell(m, k) for k in keys)] for model, m in summary.items()]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
              for row in [header, *body]]
