@@ -277,16 +277,19 @@ def _recommend_two_stage(args) -> None:
     from tfrec.serving.two_stage import TwoStageRecommender, grpc_stages, two_stage
 
     if args.server:
+        from tfrec.serving.saved_model_recommender import served_titles, titled
+
+        versions = []
         with _serving_client(args) as client:
-            stages = grpc_stages(client)
+            stages = grpc_stages(client, retrieval_versions=versions)
             results = _ask(lambda users, histories=None: two_stage(*stages, users, args.k, args.candidates,
                                                                    histories=histories),
                            args, DEFAULT_HISTORY_LENGTH)
-        if args.titles:
-            from tfrec.serving.saved_model_recommender import served_titles, titled
-
-            results = titled(results, served_titles(args.titles, args.base, None, ())[0])
-        print(f"retrieval top {args.candidates} + ranking (server {args.server})")
+        named = {item for recs in results for rec in recs for item in (rec.item_id, rec.because) if item}
+        titles, source = served_titles(args.titles, args.base, max(versions), named)
+        results = titled(results, titles)
+        print(f"retrieval top {args.candidates} (version {max(versions)}) + ranking (server {args.server}); "
+              f"titles: {source}")
     else:
         recommender = TwoStageRecommender(args.base, args.version, args.ranking_version)
         print(f"retrieval version {recommender.retrieval.version}, ranking version {recommender.ranking_version}: "

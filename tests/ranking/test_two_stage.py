@@ -104,3 +104,35 @@ def test_two_stage_reads_the_events_where_a_stage_has_a_history(two_stage_base, 
     named = {r.because for r in recs} - {""}
     assert named and named <= set(events)  # the ranker's reasons come from the history it was given
 
+
+
+def _printed(out):
+    """``(item id, rest of the line)`` of each printed recommendation, the score left out."""
+    rows = []
+    for line in out.splitlines():
+        rank, _, rest = line.strip().partition(". ")
+        if rank.isdigit():
+            item, _score, *tail = rest.split()
+            rows.append((item, " ".join(tail)))
+    return rows
+
+
+def test_cli_two_stage_over_grpc_prints_the_titles_and_reasons_of_the_local_run(two_stage_base, capsys):
+    from tests.serving.conftest import start_server
+    from tfrec.cli import main
+    from tfrec.export.serving_config import write_serving_files
+
+    argv = ["recommend", "--user", "u1", "--two-stage", "--candidates", "20", "--k", "4", "--base",
+            str(two_stage_base)]
+    assert main(argv) == 0
+    local = _printed(capsys.readouterr().out)
+    write_serving_files(str(two_stage_base))
+    running = start_server("dev", str(two_stage_base))
+    try:
+        assert main([*argv, "--server", running.target]) == 0
+        remote = capsys.readouterr().out
+    finally:
+        running.stop()
+    assert [item for item, _ in _printed(remote)] == [item for item, _ in local]
+    assert all(title for _, title in local) and _printed(remote) == local  # titles (and reasons) as in-process
+    assert "titles: " + str(two_stage_base / "retrieval" / "1") in remote

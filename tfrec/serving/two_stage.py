@@ -160,13 +160,15 @@ class TwoStageRecommender:
 
 
 def grpc_stages(client, retrieval_model: str = "retrieval", ranking_model: str = MODEL_NAME,
-                ranking_inputs: set | None = None, ranking_signatures: set | None = None
-                ) -> tuple[RetrieveFn, RankFn]:
+                ranking_inputs: set | None = None, ranking_signatures: set | None = None,
+                retrieval_versions: list | None = None) -> tuple[RetrieveFn, RankFn]:
     """``(retrieve, rank)`` that call a TF Serving server through a ``tfrec.serving.client.ServingClient``.
 
     ``ranking_inputs`` and ``ranking_signatures`` (default: read from the
     server's model metadata) say whether the ranker takes ``retrieval_score``
-    and whether it reads histories (``with_history``).
+    and whether it reads histories (``with_history``). ``retrieval_versions``,
+    when given, collects the retrieval version of every answer (whose export
+    names the items, for titles).
     """
     if ranking_inputs is None or ranking_signatures is None:
         signatures = client.metadata(ranking_model)["signatures"]
@@ -181,8 +183,11 @@ def grpc_stages(client, retrieval_model: str = "retrieval", ranking_model: str =
             if not retrieval_reads_history and "with_history" not in ranking_signatures:
                 raise UserError(f"neither {retrieval_model} nor {ranking_model} reads a history, so recent events "
                                 "cannot change their answers")
-        return client.retrieve(user_ids, k, retrieval_model,
-                               histories=histories if retrieval_reads_history else None)[0]
+        outputs, version = client.retrieve(user_ids, k, retrieval_model,
+                                           histories=histories if retrieval_reads_history else None)
+        if retrieval_versions is not None:
+            retrieval_versions.append(version)
+        return outputs
 
     def rank(user_ids, item_ids, retrieval_scores, histories=None):
         inputs = {"user_id": tf.make_tensor_proto(list(user_ids), dtype=tf.string, shape=[len(user_ids)]),
