@@ -57,3 +57,14 @@ def test_unknown_items_and_empty_histories_are_not_errors(served):
     assert top.shape == (1, 10)
     empty = signatures["with_history"](user_id=tf.constant(["u1"]), history=tf.zeros([1, 0], tf.string))
     assert empty["item_ids"].shape == (1, 40)
+
+
+def test_an_empty_batch_answers_empty_outputs_in_every_signature(served):
+    """TF Serving passes a [0] batch to the graph as it is; every output is then [0, ...], reasons too."""
+    _, signatures = served
+    outputs = {"serving_default": signatures["serving_default"](user_id=tf.constant([], tf.string)),
+               "with_history": signatures["with_history"](user_id=tf.constant([], tf.string),
+                                                          history=tf.zeros([0, 3], tf.string))}
+    for name, out in outputs.items():
+        assert out and all(tensor.shape[0] == 0 for tensor in out.values()), name
+    assert "because" in outputs["with_history"]

@@ -138,7 +138,7 @@ class PartitionedIndex(tf.Module):
         """The embeddings of ``item_ids`` (any shape), as the index scores them."""
         rows = self._row.lookup(item_ids)
         flat = self._rows(tf.reshape(rows, [-1]))
-        return tf.reshape(flat, tf.concat([tf.shape(rows), [-1]], axis=0))
+        return tf.reshape(flat, tf.concat([tf.shape(rows), [self._vectors.shape[-1]]], axis=0))  # no -1: empty rows
 
     def __call__(self, queries: tf.Tensor, k: int):
         """The ``k`` best items of every query row: ``(scores [B, k], ids [B, k])``, best first.

@@ -166,7 +166,9 @@ class RetrievalService(tf.Module):
         length = self.history_length
         without = repeat_rows({**features, HISTORY: history}, length)
         without[HISTORY] = without_each(history, length)
-        queries = tf.reshape(self.query_tower(without), [tf.shape(history)[0], length, -1])  # [B, L, D]
+        flat = self.query_tower(without)  # [B·L, D]
+        # The width is given, not inferred: for an empty batch a -1 cannot be inferred from no values.
+        queries = tf.reshape(flat, [tf.shape(history)[0], length, flat.shape[-1] or tf.shape(flat)[-1]])
         vectors = self.item_vectors(item_ids)  # [B, K, D]
         return reasons(history, scores, tf.einsum("bld,bkd->blk", queries, vectors))
 
