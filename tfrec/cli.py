@@ -167,8 +167,9 @@ def cmd_export(args) -> None:
     from tfrec.training.experiment import Experiment
 
     with RunFolder(args.run).reading(RETRIEVAL) as run:
-        exp = with_added_items(Experiment.from_run(run), run)
-        model = exp.load_model(run)
+        exp = Experiment.from_run(run)
+        model = exp.load_model(run)  # sized by the trained catalogue; the added items join its index only
+        exp = with_added_items(exp, run)
         max_k = args.max_k or exp.config.export.max_k
         paths = [export_retrieval(exp, model, args.base, version=args.version, max_k=max_k,
                                   exclude_seen=exp.config.export.exclude_seen)]

@@ -83,3 +83,32 @@ def test_adding_an_existing_id_is_refused(tiny_multimodal_run, trained, tmp_path
                  "--base", str(tmp_path / "sm")]) == 2
     assert "already in the catalogue" in capsys.readouterr().err
     assert not (tmp_path / "sm" / "retrieval").exists()
+
+
+def test_a_sequential_content_run_exports_again_after_items_were_added(tiny_config_path, tmp_path):
+    """The history tower's content table is sized by the trained catalogue, not the grown one."""
+    import yaml
+
+    from tfrec.config import RetrievalConfig, from_dict
+    from tfrec.training.retrieval_trainer import train_retrieval
+
+    values = yaml.safe_load(tiny_config_path.read_text())
+    values["model"].update(yaml.safe_load(TINY_SEQUENTIAL_CONTENT))
+    values["train"].update({"epochs": 1})
+    run, base = str(tmp_path / "run"), tmp_path / "saved_models"
+    train_retrieval(from_dict(RetrievalConfig, values), run, log=lambda *_: None)
+    exp = Experiment.from_run(run, log=lambda *_: None)
+    csv = _new_items_csv(exp, tmp_path / "new.csv", ["brand-new-1"])
+    assert main(["index", "add", "--run", run, "--items", str(csv), "--base", str(base)]) == 0
+    assert main(["export", "--run", run, "--base", str(base)]) == 0
+    assert existing_versions(str(base / "retrieval")) == [1, 2]
+    served = tf.saved_model.load(str(base / "retrieval" / "2")).signatures["with_history"]
+    out = served(user_id=tf.constant(["someone-new"]), history=tf.constant([["brand-new-1", "", "", ""]]))
+    assert out["item_ids"].shape[0] == 1
+
+
+TINY_SEQUENTIAL_CONTENT = """
+content: {mode: cached, text: {preset: tiny, sequence_length: 16}, image: {variant: tiny, image_size: 32},
+          projection_dim: 8}
+history: {length: 4, dim: 8, use_content: true}
+"""
